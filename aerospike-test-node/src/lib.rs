@@ -1,0 +1,1 @@
+//! An in-process Aerospike node speaking the real wire protocol, for tests.

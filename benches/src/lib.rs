@@ -1,0 +1,1 @@
+//! Generators of realistic backups for the criterion benchmarks.

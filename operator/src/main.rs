@@ -1,0 +1,5 @@
+//! The AerospikeNamespaceRestore operator.
+
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("not implemented yet")
+}
