@@ -1,0 +1,1 @@
+//! TODO: decompress (issue 4).

@@ -1,0 +1,1 @@
+//! TODO: metadata (issue 4).

@@ -1,0 +1,1 @@
+//! TODO: report (issue 4).

@@ -1,0 +1,1 @@
+//! TODO: stats (issue 4).

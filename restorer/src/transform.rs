@@ -1,0 +1,1 @@
+//! TODO: transform (issue 4).

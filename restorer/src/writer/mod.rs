@@ -1,0 +1,1 @@
+//! TODO: Aerospike writer (issue 4).
