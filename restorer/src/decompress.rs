@@ -1,1 +1,488 @@
-//! TODO: decompress (issue 4).
+//! Decompression: gzip (multi-member) or zstd (multi-frame), detected by magic bytes, otherwise
+//! plain; on a blocking thread, shipping ~1 MiB [`Bytes`] chunks over a bounded channel.
+//!
+//! The channel is the backpressure: when the parser falls behind, the decoder thread blocks on
+//! `send`, stops pulling from the source, and the source stops reading. A truncated or corrupt
+//! gzip/zstd stream ends with an [`DecompressError`] naming the input, never a short success.
+
+use std::io::{self, BufRead, ErrorKind, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::source::{Input, SourceError};
+
+/// Size of the decompressed chunks sent to the consumer.
+pub const OUT_CHUNK: usize = 1 << 20;
+/// Decompressed chunks buffered between the decoder and the consumer.
+pub const CHANNEL_CHUNKS: usize = 4;
+/// Plain input chunks at least this large are passed through without copying.
+const PASS_THROUGH_MIN: usize = 64 << 10;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The compression of an input, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// gzip, possibly several members.
+    Gzip,
+    /// zstd, possibly several (or skippable) frames.
+    Zstd,
+    /// Not compressed.
+    Plain,
+}
+
+impl Format {
+    /// Detects the format from the first (up to 4) bytes of the input.
+    pub fn detect(head: &[u8]) -> Format {
+        let skippable_zstd =
+            head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18];
+        if head.starts_with(&GZIP_MAGIC) {
+            Format::Gzip
+        } else if head.starts_with(&ZSTD_MAGIC) || skippable_zstd {
+            Format::Zstd
+        } else {
+            Format::Plain
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Gzip => "gzip",
+            Format::Zstd => "zstd",
+            Format::Plain => "plain",
+        }
+    }
+}
+
+/// The decompressed bytes of an input.
+pub struct Decompressed {
+    /// Decompressed chunks in order (~[`OUT_CHUNK`] bytes each); after an `Err` nothing follows.
+    pub rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    /// Compressed bytes taken from the source so far, for progress against [`Input::size`].
+    pub compressed_bytes_read: Arc<AtomicU64>,
+}
+
+/// Reading or decompressing an input failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DecompressError {
+    /// The source failed (its message names the location).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The compressed stream ended early.
+    #[error(
+        "{input}: {format} data is truncated: the input ended after {offset} compressed bytes, \
+         before the end of the compressed stream"
+    )]
+    Truncated {
+        /// The input's name.
+        input: String,
+        /// "gzip" or "zstd".
+        format: &'static str,
+        /// Compressed bytes read.
+        offset: u64,
+    },
+    /// The compressed stream is invalid.
+    #[error("{input}: {format} data is corrupt near compressed byte {offset}: {message}")]
+    Corrupt {
+        /// The input's name.
+        input: String,
+        /// "gzip" or "zstd".
+        format: &'static str,
+        /// Compressed bytes consumed by the decoder when it failed.
+        offset: u64,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The decoder thread stopped unexpectedly.
+    #[error("{input}: the decompression thread failed: {message}")]
+    Internal {
+        /// The input's name.
+        input: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Starts decompressing `input` on a blocking thread. Must be called inside a tokio runtime.
+///
+/// Dropping the returned receiver stops the thread at its next chunk.
+pub fn spawn(input: Input) -> Decompressed {
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let counter = Arc::new(AtomicU64::new(0));
+    let name = input.name.clone();
+    let reader = ChunkReader::new(Handle::current(), input.stream, counter.clone());
+    let task = tokio::task::spawn_blocking({
+        let tx = tx.clone();
+        move || run(name, reader, &tx)
+    });
+    // Report a panic of the decoder thread instead of ending the stream as if complete.
+    let input_name = input.name;
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            let _ = tx
+                .send(Err(DecompressError::Internal {
+                    input: input_name,
+                    message: e.to_string(),
+                }))
+                .await;
+        }
+    });
+    Decompressed {
+        rx,
+        compressed_bytes_read: counter,
+    }
+}
+
+type Sender = mpsc::Sender<Result<Bytes, DecompressError>>;
+
+/// Detects the format and pumps the input through the right decoder.
+fn run(name: String, mut reader: ChunkReader, tx: &Sender) {
+    let state = reader.state.clone();
+    let format = match reader.fill_at_least(ZSTD_MAGIC.len()) {
+        Ok(head) => Format::detect(head),
+        Err(e) => {
+            let _ = tx.blocking_send(Err(classify(&name, Format::Plain, &state, e)));
+            return;
+        }
+    };
+    let result = match format {
+        Format::Plain => pass_through(&mut reader, tx),
+        Format::Gzip => pump(flate2::bufread::MultiGzDecoder::new(reader), tx),
+        Format::Zstd => pump(ZstdFrames::new(reader), tx),
+    };
+    if let Err(e) = result {
+        let _ = tx.blocking_send(Err(classify(&name, format, &state, e)));
+    }
+}
+
+/// Turns a decoder error into the error to report.
+fn classify(name: &str, format: Format, state: &ReaderState, e: io::Error) -> DecompressError {
+    let failure = state.failure.lock().map(|mut f| f.take()).unwrap_or(None);
+    if let Some(source) = failure {
+        return DecompressError::Source(source);
+    }
+    let offset = state.consumed.load(Ordering::Relaxed);
+    if state.eof.load(Ordering::Relaxed) && is_eof_error(&e) {
+        return DecompressError::Truncated {
+            input: name.to_owned(),
+            format: format.name(),
+            offset,
+        };
+    }
+    DecompressError::Corrupt {
+        input: name.to_owned(),
+        format: format.name(),
+        offset,
+        message: e.to_string(),
+    }
+}
+
+/// Whether an error is, or wraps, an unexpected end of input.
+fn is_eof_error(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::UnexpectedEof || e.get_ref().is_some_and(|c| chain_has_eof(c))
+}
+
+/// Whether an error or one of its causes is an `UnexpectedEof` I/O error.
+fn chain_has_eof(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Reads a decoder into ~[`OUT_CHUNK`] chunks and sends them. Stops quietly when the consumer
+/// is gone.
+fn pump(mut decoder: impl Read, tx: &Sender) -> io::Result<()> {
+    loop {
+        let mut buf = BytesMut::zeroed(OUT_CHUNK);
+        let mut filled = 0;
+        let mut failure = None;
+        while filled < OUT_CHUNK {
+            match decoder.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        // What was decoded before an error is delivered first, then the error.
+        if filled > 0 {
+            buf.truncate(filled);
+            if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                return Ok(());
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if filled < OUT_CHUNK {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends plain input on, passing large chunks through and gathering small ones.
+fn pass_through(reader: &mut ChunkReader, tx: &Sender) -> io::Result<()> {
+    let mut pending = BytesMut::new();
+    while let Some(chunk) = reader.next_chunk()? {
+        let out = if pending.is_empty() && chunk.len() >= PASS_THROUGH_MIN {
+            chunk
+        } else {
+            pending.extend_from_slice(&chunk);
+            if pending.len() < PASS_THROUGH_MIN {
+                continue;
+            }
+            pending.split().freeze()
+        };
+        if tx.blocking_send(Ok(out)).is_err() {
+            return Ok(());
+        }
+    }
+    if !pending.is_empty() {
+        let _ = tx.blocking_send(Ok(pending.freeze()));
+    }
+    Ok(())
+}
+
+/// What the reader shares with the error reporting.
+#[derive(Default)]
+struct ReaderState {
+    /// Bytes handed to the decoder.
+    consumed: AtomicU64,
+    /// The source reached its end.
+    eof: AtomicBool,
+    /// The source's own error, reported as is.
+    failure: Mutex<Option<SourceError>>,
+}
+
+/// A blocking [`BufRead`] over the async chunk stream, without copying chunks.
+struct ChunkReader {
+    handle: Handle,
+    stream: BoxStream<'static, Result<Bytes, SourceError>>,
+    cur: Bytes,
+    received: Arc<AtomicU64>,
+    state: Arc<ReaderState>,
+}
+
+impl ChunkReader {
+    fn new(
+        handle: Handle,
+        stream: BoxStream<'static, Result<Bytes, SourceError>>,
+        received: Arc<AtomicU64>,
+    ) -> Self {
+        ChunkReader {
+            handle,
+            stream,
+            cur: Bytes::new(),
+            received,
+            state: Arc::default(),
+        }
+    }
+
+    /// The next non-empty chunk from the source, `None` at its end.
+    fn fetch(&mut self) -> io::Result<Option<Bytes>> {
+        if self.state.eof.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        loop {
+            match self.handle.block_on(self.stream.next()) {
+                Some(Ok(b)) if b.is_empty() => continue,
+                Some(Ok(b)) => {
+                    self.received.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    return Ok(Some(b));
+                }
+                Some(Err(e)) => {
+                    let msg = e.to_string();
+                    if let Ok(mut slot) = self.state.failure.lock() {
+                        *slot = Some(e);
+                    }
+                    return Err(io::Error::other(msg));
+                }
+                None => {
+                    self.state.eof.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Buffers at least `n` bytes (fewer only at the end of input) and returns them.
+    fn fill_at_least(&mut self, n: usize) -> io::Result<&[u8]> {
+        while self.cur.len() < n {
+            let Some(next) = self.fetch()? else { break };
+            if self.cur.is_empty() {
+                self.cur = next;
+            } else {
+                let mut joined = BytesMut::with_capacity(self.cur.len() + next.len());
+                joined.extend_from_slice(&self.cur);
+                joined.extend_from_slice(&next);
+                self.cur = joined.freeze();
+            }
+        }
+        Ok(&self.cur)
+    }
+
+    /// Takes the buffered bytes or the next chunk whole.
+    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let chunk = if self.cur.is_empty() {
+            self.fetch()?
+        } else {
+            Some(std::mem::take(&mut self.cur))
+        };
+        if let Some(c) = &chunk {
+            self.state
+                .consumed
+                .fetch_add(c.len() as u64, Ordering::Relaxed);
+        }
+        Ok(chunk)
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.cur.is_empty()
+            && let Some(next) = self.fetch()?
+        {
+            self.cur = next;
+        }
+        Ok(&self.cur)
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.cur.len());
+        self.cur.advance(amt);
+        self.state.consumed.fetch_add(amt as u64, Ordering::Relaxed);
+    }
+}
+
+/// A reader over every frame of a zstd stream (ruzstd decodes one frame at a time), checking
+/// each frame's content checksum when it has one.
+struct ZstdFrames<R: BufRead> {
+    source: R,
+    decoder: FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> Self {
+        ZstdFrames {
+            source,
+            decoder: FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+
+    /// Starts the next frame; `false` at a clean end of input between frames.
+    fn start_frame(&mut self) -> io::Result<bool> {
+        loop {
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(false);
+            }
+            match self.decoder.reset(&mut self.source) {
+                Ok(()) => return Ok(true),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped =
+                        io::copy(&mut (&mut self.source).take(length.into()), &mut io::sink())?;
+                    if skipped < u64::from(length) {
+                        return Err(ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(zstd_error(e)),
+            }
+        }
+    }
+}
+
+/// A ruzstd error as an I/O error, `UnexpectedEof` when the input ran out.
+fn zstd_error(e: FrameDecoderError) -> io::Error {
+    let kind = if chain_has_eof(&e) {
+        ErrorKind::UnexpectedEof
+    } else {
+        ErrorKind::InvalidData
+    };
+    io::Error::new(kind, e.to_string())
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if !self.in_frame {
+                if !self.start_frame()? {
+                    return Ok(0);
+                }
+                self.in_frame = true;
+            }
+            while self.decoder.can_collect() == 0 && !self.decoder.is_finished() {
+                self.decoder
+                    .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBlocks(1))
+                    .map_err(zstd_error)?;
+            }
+            let n = self.decoder.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.decoder.is_finished() && self.decoder.can_collect() == 0 {
+                if let (Some(expected), Some(got)) = (
+                    self.decoder.get_checksum_from_data(),
+                    self.decoder.get_calculated_checksum(),
+                ) && expected != got
+                {
+                    return Err(io::Error::new(
+                        ErrorKind::InvalidData,
+                        format!("frame checksum mismatch ({got:#010x}, expected {expected:#010x})"),
+                    ));
+                }
+                self.in_frame = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(Format::detect(&[0x1f, 0x8b, 8, 0]), Format::Gzip);
+        assert_eq!(Format::detect(&[0x28, 0xb5, 0x2f, 0xfd]), Format::Zstd);
+        assert_eq!(Format::detect(&[0x5e, 0x2a, 0x4d, 0x18]), Format::Zstd);
+        assert_eq!(Format::detect(b"Vers"), Format::Plain);
+        assert_eq!(Format::detect(b""), Format::Plain);
+        assert_eq!(Format::detect(&[0x1f]), Format::Plain);
+    }
+}
