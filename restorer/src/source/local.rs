@@ -32,7 +32,8 @@ pub(super) async fn open_file(path: &Path, name: String) -> Result<Input, Source
             reason: "is a directory (use -d to restore every backup file in it)".into(),
         });
     }
-    let size = Some(meta.len());
+    // Pipes and devices have no meaningful length.
+    let size = meta.is_file().then_some(meta.len());
     Ok(spawn_reader(name, size, file))
 }
 
@@ -63,11 +64,10 @@ fn spawn_reader(name: String, size: Option<u64>, mut reader: impl Read + Send + 
                         }
                     }
                     Err(source) => {
-                        let _ = tx.blocking_send(Err(SourceError::ReadFailed {
+                        let _ = tx.blocking_send(Err(SourceError::LocalRead {
                             location: thread_name,
                             offset,
-                            attempts: 0,
-                            source: Box::new(source),
+                            source,
                         }));
                         return;
                     }

@@ -166,6 +166,16 @@ pub enum SourceError {
         /// The error.
         source: object_store::Error,
     },
+    /// Reading a local file or standard input failed.
+    #[error("{location}: read error at byte {offset}: {source}")]
+    LocalRead {
+        /// The location.
+        location: String,
+        /// Bytes read before the error.
+        offset: u64,
+        /// The error.
+        source: std::io::Error,
+    },
     /// Reading stopped and could not be resumed.
     #[error(
         "{location}: read failed at byte {offset} after {attempts} resume attempt(s): {source}"
