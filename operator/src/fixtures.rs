@@ -1,1 +1,229 @@
+//! Test-only objects and a scripted mock API server (tower-test) for reconcile scenarios.
 
+use crate::cluster::AerospikeCluster;
+use crate::config::Config;
+use crate::crd::{
+    AerospikeNamespaceRestore, AerospikeNamespaceRestoreSpec, BackupStorageSpec, StorageType,
+    TargetNamespace,
+};
+use crate::reconcile::{self, Context};
+use http::{Request, Response};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const NS: &str = "kubernetes-namespace-0";
+pub const NAME: &str = "as-backup-0";
+pub const UID: &str = "0a1b2c3d-0000-4000-8000-000000000001";
+pub const JOB: &str = "as-backup-0-restore";
+pub const CLUSTER_YAML: &str = include_str!("../../testdata/k8s/aerospikecluster.yaml");
+pub const EXAMPLE_YAML: &str = include_str!("../../deploy/examples/aerospikenamespacerestore.yaml");
+
+/// The seed example of the issue, as the API server returns it (uid, generation set).
+pub fn restore() -> AerospikeNamespaceRestore {
+    let mut r: AerospikeNamespaceRestore =
+        serde_yaml::from_str(EXAMPLE_YAML).expect("example parses");
+    r.metadata.uid = Some(UID.into());
+    r.metadata.generation = Some(1);
+    r
+}
+
+/// A restore with the given spec.
+pub fn restore_with(storage: Option<BackupStorageSpec>) -> AerospikeNamespaceRestore {
+    let mut r = restore();
+    r.spec = AerospikeNamespaceRestoreSpec {
+        target: TargetNamespace {
+            cluster: "as-cluster-0".into(),
+            namespace: "as-namespace-0".into(),
+        },
+        storage,
+    };
+    r
+}
+
+/// A storage spec.
+pub fn storage(type_: StorageType, secret_ns: Option<&str>) -> BackupStorageSpec {
+    BackupStorageSpec {
+        type_,
+        bucket: "aerospike-backup".into(),
+        secret: "gcs-secret".into(),
+        secret_namespace: secret_ns.map(Into::into),
+        secret_key: None,
+    }
+}
+
+/// The example cluster of `testdata/k8s/`.
+pub fn cluster() -> AerospikeCluster {
+    serde_yaml::from_str(CLUSTER_YAML).expect("cluster example parses")
+}
+
+pub fn cluster_json() -> Value {
+    serde_json::to_value(cluster()).unwrap()
+}
+
+/// A Secret with the given keys.
+pub fn secret_json(ns: &str, keys: &[&str]) -> Value {
+    let data: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|k| (k.to_string(), json!("e30=")))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "gcs-secret", "namespace": ns}, "type": "Opaque", "data": data})
+}
+
+/// A Job as the API returns it, owned by `owner_uid`, with the given status.
+pub fn job_json(owner_uid: &str, status: Value) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": JOB, "namespace": NS, "uid": "job-uid", "ownerReferences": [{
+            "apiVersion": "aerospike.travelaudience.com/v1alpha2", "kind": "AerospikeNamespaceRestore",
+            "name": NAME, "uid": owner_uid, "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"template": {"spec": {"containers": [{"name": "restorer", "image": "x"}]}}},
+        "status": status
+    })
+}
+
+/// A pod of the Job whose restore container terminated with `message`.
+pub fn pod_json(phase: &str, exit_code: i32, message: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{JOB}-abcde"), "namespace": NS, "labels": {"job-name": JOB}},
+        "status": {"phase": phase, "containerStatuses": [{
+            "name": "restorer", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": exit_code, "finishedAt": "2026-11-25T06:00:00Z", "message": message}}}]}
+    })
+}
+
+/// A list response.
+pub fn list_json(kind: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items})
+}
+
+/// The body of a 404 answer (a `Status`, so `get_opt` maps it to `None`).
+pub fn not_found() -> Value {
+    json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+           "message": "not found", "reason": "NotFound", "code": 404})
+}
+
+/// One scripted exchange: the expected request and the answer.
+pub struct Step {
+    pub method: &'static str,
+    pub path: String,
+    pub status: u16,
+    /// `None` echoes the request body back.
+    pub body: Option<Value>,
+}
+
+pub fn step(
+    method: &'static str,
+    path: impl Into<String>,
+    status: u16,
+    body: Option<Value>,
+) -> Step {
+    Step {
+        method,
+        path: path.into(),
+        status,
+        body,
+    }
+}
+
+/// A request the mock server received.
+#[derive(Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+pub const JOBS: &str = "/apis/batch/v1/namespaces/kubernetes-namespace-0/jobs";
+pub const CLUSTERS: &str = "/apis/aerospike.travelaudience.com/v1alpha2/namespaces/kubernetes-namespace-0/aerospikeclusters";
+pub const RESTORE_STATUS: &str = "/apis/aerospike.travelaudience.com/v1alpha2/namespaces/kubernetes-namespace-0/aerospikenamespacerestores/as-backup-0/status";
+pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/kubernetes-namespace-0/events";
+pub const PODS: &str = "/api/v1/namespaces/kubernetes-namespace-0/pods";
+
+pub fn secrets(ns: &str) -> String {
+    format!("/api/v1/namespaces/{ns}/secrets")
+}
+
+/// Runs one reconcile of `restore` against a server that expects exactly `script`, in order.
+/// Panics on an unexpected, missing or extra request; returns the reconcile result and the
+/// requests seen.
+pub async fn run(
+    restore: AerospikeNamespaceRestore,
+    script: Vec<Step>,
+) -> (crate::error::Result<Action>, Vec<Seen>) {
+    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(svc, "default");
+    let restore_json = serde_json::to_value(&restore).unwrap();
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for (i, step) in script.into_iter().enumerate() {
+            let Some((req, send)) = handle.next_request().await else {
+                panic!(
+                    "step {i}: expected {} {} but the reconcile ended",
+                    step.method, step.path
+                );
+            };
+            let method = req.method().to_string();
+            let path = req.uri().path().to_owned();
+            let query = req.uri().query().unwrap_or("").to_owned();
+            assert_eq!(
+                (method.as_str(), path.as_str()),
+                (step.method, step.path.as_str()),
+                "step {i}"
+            );
+            let content_type = req
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let bytes = req.into_body().collect_bytes().await.unwrap();
+            let body: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap()
+            };
+            let answer = match step.body {
+                Some(b) => b,
+                // A status patch answers with the restore; other writes echo their body.
+                None if path.ends_with("/status") => restore_json.clone(),
+                None => body.clone(),
+            };
+            send.send_response(
+                Response::builder()
+                    .status(step.status)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                    .unwrap(),
+            );
+            seen.push(Seen {
+                method,
+                path,
+                query,
+                content_type,
+                body,
+            });
+        }
+        if let Some((req, _)) = handle.next_request().await {
+            panic!("unexpected extra request {} {}", req.method(), req.uri());
+        }
+        seen
+    });
+    let ctx = Arc::new(Context::new(client, Config::default()));
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        reconcile::reconcile(Arc::new(restore), ctx),
+    )
+    .await
+    .expect("reconcile timed out");
+    let seen = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server timed out")
+        .expect("mock server assertion failed");
+    (result, seen)
+}
