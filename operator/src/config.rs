@@ -64,3 +64,24 @@ impl Default for Config {
         Config::parse_from(["operator"])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = Config::try_parse_from([
+            "operator",
+            "--restorer-image",
+            "img:1",
+            "--restorer-memory-limit",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(c.restorer_image, "img:1");
+        assert_eq!(c.restorer_memory_limit, "");
+        assert_eq!(c.restorer_cpu_request, "500m");
+        assert_eq!(c.health_addr.port(), 8080);
+    }
+}

@@ -249,3 +249,79 @@ impl AerospikeNamespaceRestoreStatus {
             .any(|c| c.type_ == type_ && c.status == "True")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_example_parses() {
+        let r = crate::fixtures::restore();
+        assert_eq!(r.spec.target.cluster, "as-cluster-0");
+        let s = r.spec.storage.unwrap();
+        assert_eq!(
+            (s.type_, s.secret_key(), s.secret_namespace("here")),
+            (StorageType::Gcs, "key.json", "here")
+        );
+    }
+
+    #[test]
+    fn reference_operator_status_reads_without_error() {
+        let st: AerospikeNamespaceRestoreStatus = serde_json::from_value(json!({
+            "target": {"cluster": "c", "namespace": "n"},
+            "storage": {"type": "gcs", "bucket": "b", "secret": "s"},
+            "Conditions": [{"Type": "RestoreFailed", "Status": "True", "LastTransitionTime": null,
+                            "Reason": "", "Message": "restore job failed 3 times"}]
+        }))
+        .unwrap();
+        assert!(st.is_true("RestoreFailed"));
+        assert_eq!(st.all_conditions().count(), 1);
+        assert_eq!(
+            st.legacy_conditions[0].message,
+            "restore job failed 3 times"
+        );
+    }
+
+    #[test]
+    fn both_condition_keys_may_coexist() {
+        let st: AerospikeNamespaceRestoreStatus = serde_json::from_value(json!({
+            "conditions": [{"type": "RestoreStarted", "status": "True"}],
+            "Conditions": [{"Type": "RestoreStarted", "Status": "False"}, {"Type": "RestoreFinished", "Status": "True"}]
+        }))
+        .unwrap();
+        let types: Vec<_> = st
+            .all_conditions()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(
+            types,
+            [("RestoreStarted", "True"), ("RestoreFinished", "True")]
+        );
+    }
+
+    #[test]
+    fn legacy_key_is_never_written() {
+        let st = AerospikeNamespaceRestoreStatus {
+            legacy_conditions: vec![RestoreCondition {
+                type_: "X".into(),
+                status: "True".into(),
+                reason: String::new(),
+                message: String::new(),
+                last_transition_time: None,
+                observed_generation: None,
+            }],
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&st).unwrap();
+        assert!(v.get("Conditions").is_none());
+        assert_eq!(v["conditions"], json!([]));
+    }
+
+    #[test]
+    fn unknown_storage_type_is_rejected() {
+        let r: Result<BackupStorageSpec, _> =
+            serde_json::from_value(json!({"type": "ftp", "bucket": "b", "secret": "s"}));
+        assert!(r.is_err());
+    }
+}

@@ -43,3 +43,42 @@ pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>) -> std::io::Re
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(respond("/healthz", false).0, "200 OK");
+        assert_eq!(respond("/readyz", true).0, "200 OK");
+        assert_eq!(respond("/readyz", false).0, "503 Service Unavailable");
+        assert_eq!(respond("/other", true).0, "404 Not Found");
+        assert_eq!(
+            request_path(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some("/readyz")
+        );
+        assert_eq!(request_path(b""), None);
+    }
+
+    #[tokio::test]
+    async fn serves_probes_over_tcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ready = Arc::new(AtomicBool::new(false));
+        tokio::spawn(serve(listener, ready.clone()));
+        let get = |path: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        };
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200 OK"));
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
+        ready.store(true, Ordering::SeqCst);
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200 OK"));
+    }
+}

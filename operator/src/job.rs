@@ -185,3 +185,178 @@ fn resources(config: &Config) -> ResourceRequirements {
         ..ResourceRequirements::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::StorageType;
+    use crate::fixtures::{UID, restore, restore_with, storage};
+
+    fn built(storage: &BackupStorageSpec) -> Job {
+        build(&restore(), storage, &Config::default()).expect("job builds")
+    }
+
+    fn container(job: &Job) -> &Container {
+        &job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+    }
+
+    #[test]
+    fn job_has_name_labels_owner_and_policies() {
+        let job = built(&storage(StorageType::Gcs, None));
+        assert_eq!(job.metadata.name.as_deref(), Some("as-backup-0-restore"));
+        assert_eq!(
+            job.metadata.namespace.as_deref(),
+            Some("kubernetes-namespace-0")
+        );
+        let labels = job.metadata.labels.clone().unwrap();
+        assert_eq!(labels["app"], "aerospike");
+        assert_eq!(labels["cluster"], "as-cluster-0");
+        assert_eq!(labels["namespace"], "as-namespace-0");
+        let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.uid.as_str(), owner.controller, owner.name.as_str()),
+            (UID, Some(true), "as-backup-0")
+        );
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.backoff_limit, Some(3));
+        assert_eq!(
+            spec.ttl_seconds_after_finished, None,
+            "the Job is kept after it ends"
+        );
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        let psc = pod.security_context.as_ref().unwrap();
+        assert_eq!(
+            (psc.run_as_non_root, psc.run_as_user),
+            (Some(true), Some(RUN_AS))
+        );
+        assert_eq!(
+            spec.template.metadata.as_ref().unwrap().labels.as_ref(),
+            Some(&labels)
+        );
+    }
+
+    #[test]
+    fn gcs_job_mounts_secret_and_points_credentials_at_it() {
+        let job = built(&storage(StorageType::Gcs, None));
+        let c = container(&job);
+        assert_eq!(
+            c.args.clone().unwrap(),
+            [
+                "--backup",
+                "gs://aerospike-backup/as-backup-0",
+                "--target-namespace",
+                "as-namespace-0",
+                "-h",
+                "as-cluster-0.kubernetes-namespace-0",
+                "--log-format",
+                "logfmt"
+            ]
+        );
+        let env = c.env.clone().unwrap();
+        assert_eq!(env.len(), 1);
+        assert_eq!(
+            (env[0].name.as_str(), env[0].value.as_deref()),
+            ("GOOGLE_APPLICATION_CREDENTIALS", Some("/secret/key.json"))
+        );
+        let mount = &c.volume_mounts.as_ref().unwrap()[0];
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            ("/secret", Some(true))
+        );
+        let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let vol = pod.volumes.as_ref().unwrap()[0].secret.as_ref().unwrap();
+        assert_eq!(vol.secret_name.as_deref(), Some("gcs-secret"));
+        assert_eq!(
+            c.termination_message_path.as_deref(),
+            Some("/dev/termination-log")
+        );
+        assert_eq!(
+            c.termination_message_policy.as_deref(),
+            Some("FallbackToLogsOnError")
+        );
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(
+            (sc.allow_privilege_escalation, sc.read_only_root_filesystem),
+            (Some(false), Some(true))
+        );
+    }
+
+    #[test]
+    fn custom_secret_key_is_used_in_the_credentials_path() {
+        let mut s = storage(StorageType::Gcs, None);
+        s.secret_key = Some("sa.json".into());
+        let job = built(&s);
+        assert_eq!(
+            container(&job).env.as_ref().unwrap()[0].value.as_deref(),
+            Some("/secret/sa.json")
+        );
+    }
+
+    #[test]
+    fn s3_and_azure_use_their_scheme_and_secret_environment() {
+        for (t, url) in [
+            (StorageType::S3, "s3://aerospike-backup/as-backup-0"),
+            (StorageType::Azure, "az://aerospike-backup/as-backup-0"),
+        ] {
+            let job = built(&storage(t, None));
+            let c = container(&job);
+            assert_eq!(c.args.as_ref().unwrap()[1], url);
+            assert!(c.env.is_none());
+            let from = c.env_from.as_ref().unwrap()[0].secret_ref.as_ref().unwrap();
+            assert_eq!(from.name, "gcs-secret");
+        }
+    }
+
+    #[test]
+    fn secret_from_another_namespace_mounts_the_copy() {
+        let job = built(&storage(StorageType::Gcs, Some("secrets-ns")));
+        let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let vol = pod.volumes.as_ref().unwrap()[0].secret.as_ref().unwrap();
+        assert_eq!(
+            vol.secret_name.as_deref(),
+            Some("as-backup-0-restore-secret")
+        );
+    }
+
+    #[test]
+    fn image_and_resources_come_from_the_configuration() {
+        let config = Config {
+            restorer_image: "registry.example/restore:1.2.3".into(),
+            restorer_cpu_request: "1".into(),
+            restorer_memory_request: "".into(),
+            restorer_cpu_limit: "".into(),
+            restorer_memory_limit: "2Gi".into(),
+            ..Config::default()
+        };
+        let job = build(
+            &restore_with(Some(storage(StorageType::Gcs, None))),
+            &storage(StorageType::Gcs, None),
+            &config,
+        )
+        .unwrap();
+        let c = container(&job);
+        assert_eq!(c.image.as_deref(), Some("registry.example/restore:1.2.3"));
+        assert_eq!(c.command.clone().unwrap(), ["/usr/local/bin/restorer"]);
+        let r = c.resources.as_ref().unwrap();
+        let requests = r.requests.clone().unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests["cpu"].0, "1");
+        let limits = r.limits.clone().unwrap();
+        assert_eq!((limits.len(), limits["memory"].0.as_str()), (1, "2Gi"));
+    }
+
+    #[test]
+    fn no_job_without_uid() {
+        let mut r = restore();
+        r.metadata.uid = None;
+        assert!(build(&r, &storage(StorageType::Gcs, None), &Config::default()).is_none());
+    }
+}

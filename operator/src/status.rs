@@ -175,3 +175,182 @@ pub fn parse_counters(message: &str) -> RestoreCounters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn now() -> Time {
+        Time("2026-11-25T06:00:00Z".parse::<Timestamp>().unwrap())
+    }
+
+    #[test]
+    fn messages_are_the_reference_ones() {
+        assert_eq!(
+            started_message("ns", "r-restore"),
+            "restore job created as ns/r-restore"
+        );
+        assert_eq!(failed_message(4), "restore job failed 4 times");
+        assert_eq!(FINISHED_MESSAGE, "restore job has finished");
+    }
+
+    #[test]
+    fn a_condition_type_is_written_once_and_sets_the_phase() {
+        let mut s = AerospikeNamespaceRestoreStatus::default();
+        assert!(add_condition(
+            &mut s,
+            condition(STARTED, "JobCreated", "a", Some(1), &now())
+        ));
+        assert_eq!(s.phase, Some(RestorePhase::Running));
+        assert!(!add_condition(
+            &mut s,
+            condition(STARTED, "JobCreated", "b", Some(1), &now())
+        ));
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(s.conditions[0].message, "a");
+        assert!(add_condition(
+            &mut s,
+            condition(FAILED, "JobFailed", "c", Some(1), &now())
+        ));
+        assert_eq!(s.phase, Some(RestorePhase::Failed));
+        assert!(is_terminal(Some(&s)) && is_started(Some(&s)));
+    }
+
+    #[test]
+    fn capitalised_reference_conditions_are_read_and_moved_to_the_standard_key() {
+        let old: AerospikeNamespaceRestoreStatus = serde_json::from_value(json!({
+            "Conditions": [{"Type": "RestoreStarted", "Status": "True", "LastTransitionTime": "2018-07-02T15:52:48Z",
+                            "Reason": "", "Message": "restore job created as ns/x-restore"}]
+        }))
+        .unwrap();
+        assert!(is_started(Some(&old)) && !is_terminal(Some(&old)));
+        let mut new = old.clone();
+        add_condition(
+            &mut new,
+            condition(FINISHED, "JobFinished", FINISHED_MESSAGE, None, &now()),
+        );
+        let patch = merge_patch(Some(&old), &new);
+        assert_eq!(patch["status"]["Conditions"], Value::Null);
+        let conds = patch["status"]["conditions"].as_array().unwrap();
+        assert_eq!(conds.len(), 2);
+        assert_eq!(conds[0]["type"], "RestoreStarted");
+        assert_eq!(conds[0]["lastTransitionTime"], "2018-07-02T15:52:48Z");
+        assert_eq!(conds[1]["type"], "RestoreFinished");
+        assert_eq!(patch["status"]["phase"], "Finished");
+    }
+
+    #[test]
+    fn merge_patch_without_legacy_conditions_does_not_mention_them() {
+        let s = AerospikeNamespaceRestoreStatus::default();
+        let patch = merge_patch(Some(&s), &s);
+        assert!(
+            !patch["status"]
+                .as_object()
+                .unwrap()
+                .contains_key("Conditions")
+        );
+    }
+
+    fn job(status: Value) -> Job {
+        serde_json::from_value(json!({"metadata": {}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn job_outcome_reads_conditions() {
+        assert_eq!(job_outcome(&Job::default()), JobOutcome::Running);
+        assert_eq!(job_outcome(&job(json!({"active": 1}))), JobOutcome::Running);
+        assert_eq!(
+            job_outcome(&job(
+                json!({"conditions": [{"type": "Complete", "status": "True"}]})
+            )),
+            JobOutcome::Succeeded
+        );
+        assert_eq!(
+            job_outcome(&job(
+                json!({"conditions": [{"type": "Complete", "status": "False"}]})
+            )),
+            JobOutcome::Running
+        );
+        assert_eq!(
+            job_outcome(&job(
+                json!({"failed": 4, "conditions": [{"type": "Failed", "status": "True"}]})
+            )),
+            JobOutcome::Failed(4)
+        );
+    }
+
+    fn pod(phase: &str, finished: &str, message: &str) -> Pod {
+        serde_json::from_value(json!({"metadata": {}, "status": {"phase": phase, "containerStatuses": [{
+            "name": "restorer", "image": "", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "finishedAt": finished, "message": message}}}]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn termination_message_picks_the_relevant_pod() {
+        let pods = [
+            pod("Failed", "2026-11-25T06:00:00Z", "first failure"),
+            pod("Succeeded", "2026-11-25T06:01:00Z", "{\"inserted\":3}"),
+            pod("Failed", "2026-11-25T06:02:00Z", "last failure"),
+        ];
+        assert_eq!(
+            termination_message(&pods, JobOutcome::Succeeded).as_deref(),
+            Some("{\"inserted\":3}")
+        );
+        assert_eq!(
+            termination_message(&pods, JobOutcome::Failed(2)).as_deref(),
+            Some("last failure")
+        );
+        assert_eq!(termination_message(&[], JobOutcome::Succeeded), None);
+        assert_eq!(
+            termination_message(
+                &[pod("Succeeded", "2026-11-25T06:01:00Z", " ")],
+                JobOutcome::Succeeded
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn counters_parse_from_the_restorer_summary() {
+        let c = parse_counters(
+            r#"{"records":10,"expired":1,"skipped":2,"ignored":3,"inserted":4,"existed":5,"fresher":6,"bytes":7,"error":"boom"}"#,
+        );
+        assert_eq!(
+            c,
+            RestoreCounters {
+                records: 10,
+                expired: 1,
+                skipped: 2,
+                ignored: 3,
+                inserted: 4,
+                existed: 5,
+                fresher: 6,
+                bytes: 7,
+                error: Some("boom".into())
+            }
+        );
+        assert_eq!(
+            parse_counters(r#"{"inserted":4,"error":null,"future":1}"#).inserted,
+            4
+        );
+    }
+
+    #[test]
+    fn non_json_termination_message_becomes_a_bounded_error() {
+        let c = parse_counters("level=error msg=\"no such bucket\"\n");
+        assert_eq!(
+            c.error.as_deref(),
+            Some("level=error msg=\"no such bucket\"")
+        );
+        assert_eq!(c.inserted, 0);
+        let long = format!("é{}", "x".repeat(5000));
+        let e = parse_counters(&long).error.unwrap();
+        assert!(
+            e.starts_with("...") && e.len() <= MAX_ERROR_LEN + 3,
+            "{}",
+            e.len()
+        );
+    }
+}

@@ -83,3 +83,84 @@ pub fn secret_copy(restore: &AerospikeNamespaceRestore, source: &Secret) -> Opti
         immutable: Some(true),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::StorageType;
+    use crate::fixtures::{UID, restore, storage};
+    use k8s_openapi::ByteString;
+
+    #[test]
+    fn backup_url_per_store() {
+        assert_eq!(
+            backup_url(&storage(StorageType::Gcs, None), "b"),
+            "gs://aerospike-backup/b"
+        );
+        assert_eq!(
+            backup_url(&storage(StorageType::S3, None), "b"),
+            "s3://aerospike-backup/b"
+        );
+        assert_eq!(
+            backup_url(&storage(StorageType::Azure, None), "b"),
+            "az://aerospike-backup/b"
+        );
+    }
+
+    #[test]
+    fn copy_needed_only_for_another_namespace() {
+        assert!(!needs_copy(&storage(StorageType::Gcs, None), "ns"));
+        assert!(!needs_copy(&storage(StorageType::Gcs, Some("ns")), "ns"));
+        assert!(needs_copy(&storage(StorageType::Gcs, Some("other")), "ns"));
+        assert_eq!(
+            mounted_secret_name(&storage(StorageType::Gcs, Some("other")), "ns", "r"),
+            "r-restore-secret"
+        );
+        assert_eq!(
+            mounted_secret_name(&storage(StorageType::Gcs, None), "ns", "r"),
+            "gcs-secret"
+        );
+    }
+
+    #[test]
+    fn secret_copy_is_owned_labelled_and_keeps_data() {
+        let source = Secret {
+            metadata: ObjectMeta {
+                name: Some("gcs-secret".into()),
+                namespace: Some("secrets-ns".into()),
+                uid: Some("source-uid".into()),
+                resource_version: Some("42".into()),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(
+                "key.json".to_owned(),
+                ByteString(b"{}".to_vec()),
+            )])),
+            type_: Some("Opaque".into()),
+            ..Secret::default()
+        };
+        let copy = secret_copy(&restore(), &source).expect("copy builds");
+        assert_eq!(
+            copy.metadata.name.as_deref(),
+            Some("as-backup-0-restore-secret")
+        );
+        assert_eq!(
+            copy.metadata.namespace.as_deref(),
+            Some("kubernetes-namespace-0")
+        );
+        assert_eq!(copy.metadata.uid, None, "server fields are not copied");
+        assert_eq!(copy.metadata.resource_version, None);
+        let owner = &copy.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.uid.as_str(), owner.kind.as_str()),
+            (UID, "AerospikeNamespaceRestore")
+        );
+        assert_eq!(
+            copy.metadata.annotations.unwrap()[COPIED_FROM_ANNOTATION],
+            "secrets-ns/gcs-secret"
+        );
+        assert_eq!(copy.metadata.labels.unwrap()["app"], "aerospike");
+        assert_eq!(copy.data, source.data);
+        assert_eq!(copy.type_.as_deref(), Some("Opaque"));
+    }
+}

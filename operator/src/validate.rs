@@ -107,3 +107,100 @@ pub fn check_secret(
     }
     Ok(secret)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{cluster, restore, restore_with, storage};
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn secret(keys: &[&str]) -> Secret {
+        Secret {
+            data: Some(
+                keys.iter()
+                    .map(|k| (k.to_string(), ByteString(vec![])))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn spec_storage_wins_over_cluster_storage() {
+        let mut s = storage(StorageType::S3, None);
+        s.bucket = "mine".into();
+        let got = check_target(&restore_with(Some(s.clone())), "ns", Some(&cluster())).unwrap();
+        assert_eq!(got, s);
+        let fallback = check_target(&restore_with(None), "ns", Some(&cluster())).unwrap();
+        assert_eq!(
+            (fallback.type_, fallback.bucket.as_str()),
+            (StorageType::Gcs, "aerospike-backup")
+        );
+    }
+
+    #[test]
+    fn target_failures_have_reasons() {
+        assert_eq!(
+            check_target(&restore(), "ns", None).unwrap_err().reason,
+            "ClusterNotFound"
+        );
+        let mut r = restore();
+        r.spec.target.namespace = "nope".into();
+        assert_eq!(
+            check_target(&r, "ns", Some(&cluster())).unwrap_err().reason,
+            "NamespaceNotFound"
+        );
+        let mut c = cluster();
+        c.spec.backup_spec = None;
+        assert_eq!(
+            check_target(&restore_with(None), "ns", Some(&c))
+                .unwrap_err()
+                .reason,
+            "StorageNotSpecified"
+        );
+    }
+
+    #[test]
+    fn secret_checks() {
+        let gcs = storage(StorageType::Gcs, Some("other"));
+        let e = check_secret(&gcs, "ns", None).unwrap_err();
+        assert_eq!(
+            (e.reason, e.message.as_str()),
+            ("SecretNotFound", "secret other/gcs-secret not found")
+        );
+        assert_eq!(
+            check_secret(&gcs, "ns", Some(secret(&["x"])))
+                .unwrap_err()
+                .reason,
+            "SecretKeyNotFound"
+        );
+        assert!(check_secret(&gcs, "ns", Some(secret(&["key.json"]))).is_ok());
+        // s3/azure read AWS_*/AZURE_* keys: a key is only required when named.
+        let mut s3 = storage(StorageType::S3, None);
+        assert!(check_secret(&s3, "ns", Some(secret(&["AWS_ACCESS_KEY_ID"]))).is_ok());
+        s3.secret_key = Some("credentials".into());
+        assert_eq!(
+            check_secret(&s3, "ns", Some(secret(&["AWS_ACCESS_KEY_ID"])))
+                .unwrap_err()
+                .reason,
+            "SecretKeyNotFound"
+        );
+    }
+
+    #[test]
+    fn restore_name_must_leave_room_for_the_job_suffix() {
+        let r = restore();
+        assert!(check_restore(&r, &"a".repeat(55)).is_ok());
+        assert_eq!(
+            check_restore(&r, &"a".repeat(56)).unwrap_err().reason,
+            "InvalidName"
+        );
+        let mut empty = restore();
+        empty.spec.target.cluster.clear();
+        assert_eq!(
+            check_restore(&empty, "x").unwrap_err().reason,
+            "InvalidSpec"
+        );
+    }
+}
