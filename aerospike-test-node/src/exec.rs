@@ -1,0 +1,369 @@
+//! Record semantics of one key: write, read, delete and touch with the server's policies.
+//!
+//! Used by single-record commands and by every batch row alike.
+
+use bytes::Bytes;
+
+use crate::particle;
+use crate::proto::{Op, info1, info2, info3, op};
+use crate::result_code as rc;
+use crate::store::{Namespace, Record, StoredBin, StoredKey, now_clepoch};
+
+/// Largest TTL a write may carry (10 years), unless it is one of the two special values.
+pub const MAX_TTL: u32 = 315_360_000;
+/// TTL meaning "never expire".
+pub const TTL_NEVER_EXPIRE: u32 = u32::MAX;
+/// TTL meaning "do not change the record's expiry".
+pub const TTL_DONT_UPDATE: u32 = u32::MAX - 1;
+/// Longest set name.
+pub const MAX_SET_NAME: usize = 63;
+/// Longest bin name.
+pub const MAX_BIN_NAME: usize = 15;
+
+/// Namespace-wide settings the semantics depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Records larger than this are rejected with 13.
+    pub write_block_size: usize,
+    /// TTL applied when a write sends TTL 0 (0 = never expire).
+    pub default_ttl: u32,
+}
+
+/// One key's command: the header attributes plus the fields and ops that apply to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    /// Read flags.
+    pub info1: u8,
+    /// Write flags.
+    pub info2: u8,
+    /// Other flags.
+    pub info3: u8,
+    /// Expected generation (generation policies).
+    pub generation: u32,
+    /// Requested TTL.
+    pub ttl: u32,
+    /// Set name.
+    pub set: Option<&'a Bytes>,
+    /// User key sent with the command.
+    pub key: Option<&'a StoredKey>,
+    /// Operations.
+    pub ops: &'a [Op],
+}
+
+/// Result of a command on one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Result code.
+    pub rc: u8,
+    /// Generation of the record after the command.
+    pub generation: u32,
+    /// Void time of the record after the command.
+    pub void_time: u32,
+}
+
+impl Outcome {
+    fn code(rc: u8) -> Self {
+        Outcome {
+            rc,
+            generation: 0,
+            void_time: 0,
+        }
+    }
+}
+
+/// Runs `cmd` on the record `digest` of `ns`; bins to return are pushed to `out_bins`.
+pub fn execute(
+    ns: &Namespace,
+    limits: &Limits,
+    digest: &[u8; 20],
+    cmd: &Command<'_>,
+    out_bins: &mut Vec<StoredBin>,
+) -> Outcome {
+    if cmd.info2 & info2::WRITE != 0
+        && let Err(code) = check_write(cmd)
+    {
+        return Outcome::code(code);
+    }
+    let now = now_clepoch();
+    let mut map = ns.lock(digest);
+    if map.get(digest).is_some_and(|r| r.expired(now)) {
+        map.remove(digest);
+    }
+    let existing = map.get(digest);
+    if cmd.info2 & info2::WRITE != 0 {
+        match write(existing, limits, cmd, now, out_bins) {
+            Ok(WriteResult::Stored(record)) => {
+                let outcome = Outcome {
+                    rc: rc::OK,
+                    generation: u32::from(record.generation),
+                    void_time: record.void_time,
+                };
+                map.insert(*digest, record);
+                outcome
+            }
+            Ok(WriteResult::Deleted) => {
+                map.remove(digest);
+                Outcome::code(rc::OK)
+            }
+            Err(code) => Outcome::code(code),
+        }
+    } else if cmd.info2 & info2::DELETE != 0 {
+        match existing {
+            None => Outcome::code(rc::KEY_NOT_FOUND),
+            Some(r) => match check_generation(r, cmd) {
+                Err(code) => Outcome::code(code),
+                Ok(()) => {
+                    map.remove(digest);
+                    Outcome::code(rc::OK)
+                }
+            },
+        }
+    } else if cmd.info1 & info1::READ != 0 {
+        match existing {
+            None => Outcome::code(rc::KEY_NOT_FOUND),
+            Some(r) => {
+                if cmd.info1 & info1::NOBINDATA == 0 {
+                    collect_reads(r, cmd, out_bins);
+                }
+                Outcome {
+                    rc: rc::OK,
+                    generation: u32::from(r.generation),
+                    void_time: r.void_time,
+                }
+            }
+        }
+    } else {
+        Outcome::code(rc::PARAMETER)
+    }
+}
+
+/// Checks that do not depend on the stored record: TTL, set name, bin names and values.
+fn check_write(cmd: &Command<'_>) -> Result<(), u8> {
+    if cmd.ttl > MAX_TTL && cmd.ttl != TTL_NEVER_EXPIRE && cmd.ttl != TTL_DONT_UPDATE {
+        return Err(rc::PARAMETER);
+    }
+    if cmd.set.is_some_and(|s| s.len() > MAX_SET_NAME) {
+        return Err(rc::PARAMETER);
+    }
+    if let Some(k) = cmd.key {
+        let ok = match k.particle_type {
+            1 | 2 => k.value.len() == 8,
+            3 | 4 => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(rc::PARAMETER);
+        }
+    }
+    for o in cmd.ops {
+        match o.op {
+            op::WRITE | op::INCR | op::APPEND | op::PREPEND => {
+                if o.name.is_empty() || o.name.len() > MAX_BIN_NAME {
+                    return Err(rc::BIN_NAME);
+                }
+                if o.op == op::WRITE {
+                    particle::validate(o.ptype, &o.value)?;
+                }
+            }
+            op::READ | op::TOUCH | op::DELETE => {}
+            _ => return Err(rc::PARAMETER),
+        }
+    }
+    Ok(())
+}
+
+fn check_generation(r: &Record, cmd: &Command<'_>) -> Result<(), u8> {
+    let stored = u32::from(r.generation);
+    if cmd.info2 & info2::GENERATION != 0 && cmd.generation != stored {
+        return Err(rc::GENERATION);
+    }
+    if cmd.info2 & info2::GENERATION_GT != 0 && cmd.generation <= stored {
+        return Err(rc::GENERATION);
+    }
+    Ok(())
+}
+
+enum WriteResult {
+    Stored(Record),
+    Deleted,
+}
+
+fn write(
+    existing: Option<&Record>,
+    limits: &Limits,
+    cmd: &Command<'_>,
+    now: u32,
+    out_bins: &mut Vec<StoredBin>,
+) -> Result<WriteResult, u8> {
+    let replace = cmd.info3 & (info3::CREATE_OR_REPLACE | info3::REPLACE_ONLY) != 0;
+    match existing {
+        Some(r) => {
+            if cmd.info2 & info2::CREATE_ONLY != 0 {
+                return Err(rc::KEY_EXISTS);
+            }
+            check_generation(r, cmd)?;
+            if let (Some(stored), Some(sent)) = (&r.key, cmd.key)
+                && stored != sent
+            {
+                return Err(rc::KEY_MISMATCH);
+            }
+        }
+        None => {
+            if cmd.info3 & (info3::UPDATE_ONLY | info3::REPLACE_ONLY) != 0 {
+                return Err(rc::KEY_NOT_FOUND);
+            }
+            if cmd
+                .ops
+                .iter()
+                .any(|o| o.op == op::TOUCH || o.op == op::DELETE)
+            {
+                return Err(rc::KEY_NOT_FOUND);
+            }
+        }
+    }
+    if cmd.ops.iter().any(|o| o.op == op::DELETE) {
+        return Ok(WriteResult::Deleted);
+    }
+
+    let mut record = match existing {
+        Some(r) if !replace => r.clone(),
+        Some(r) => Record {
+            bins: Vec::with_capacity(cmd.ops.len()),
+            ..r.clone()
+        },
+        None => Record {
+            set: None,
+            key: None,
+            generation: 0,
+            void_time: 0,
+            bins: Vec::with_capacity(cmd.ops.len()),
+        },
+    };
+    for o in cmd.ops {
+        apply_op(&mut record, o)?;
+    }
+    if record.bins.is_empty() {
+        return match existing {
+            Some(_) => Ok(WriteResult::Deleted),
+            // A write whose only bins are nil on a missing record (what a live server answers).
+            None => Err(rc::PARAMETER),
+        };
+    }
+    record.generation = match existing {
+        Some(r) if r.generation == u16::MAX => 1,
+        Some(r) => r.generation + 1,
+        None => 1,
+    };
+    record.void_time = match cmd.ttl {
+        0 => expiry(now, limits.default_ttl),
+        TTL_NEVER_EXPIRE => 0,
+        TTL_DONT_UPDATE => {
+            existing.map_or_else(|| expiry(now, limits.default_ttl), |r| r.void_time)
+        }
+        ttl => expiry(now, ttl),
+    };
+    if let Some(k) = cmd.key {
+        record.key = Some(k.clone());
+    }
+    if let Some(s) = cmd.set
+        && !s.is_empty()
+    {
+        record.set = Some(s.clone());
+    }
+    if record.storage_size() > limits.write_block_size {
+        return Err(rc::RECORD_TOO_BIG);
+    }
+    collect_reads(&record, cmd, out_bins);
+    Ok(WriteResult::Stored(record))
+}
+
+fn expiry(now: u32, ttl: u32) -> u32 {
+    if ttl == 0 { 0 } else { now.saturating_add(ttl) }
+}
+
+fn apply_op(record: &mut Record, o: &Op) -> Result<(), u8> {
+    let idx = record.bin_index(&o.name);
+    match o.op {
+        op::WRITE if o.ptype == particle::ptype::NIL => {
+            if let Some(i) = idx {
+                record.bins.remove(i);
+            }
+        }
+        op::WRITE => {
+            let bin = StoredBin {
+                name: o.name.clone(),
+                particle_type: o.ptype,
+                value: o.value.clone(),
+            };
+            match idx {
+                Some(i) => record.bins[i] = bin,
+                None => record.bins.push(bin),
+            }
+        }
+        op::INCR => {
+            let add = int_value(o.ptype, &o.value)?;
+            match idx {
+                None => record.bins.push(StoredBin {
+                    name: o.name.clone(),
+                    particle_type: particle::ptype::INTEGER,
+                    value: Bytes::copy_from_slice(&add.to_be_bytes()),
+                }),
+                Some(i) => {
+                    let b = &mut record.bins[i];
+                    let cur = int_value(b.particle_type, &b.value).map_err(|_| rc::BIN_TYPE)?;
+                    b.value = Bytes::copy_from_slice(&cur.wrapping_add(add).to_be_bytes());
+                }
+            }
+        }
+        op::APPEND | op::PREPEND => match idx {
+            None => record.bins.push(StoredBin {
+                name: o.name.clone(),
+                particle_type: o.ptype,
+                value: o.value.clone(),
+            }),
+            Some(i) => {
+                let b = &mut record.bins[i];
+                if b.particle_type != o.ptype {
+                    return Err(rc::BIN_TYPE);
+                }
+                let mut v = Vec::with_capacity(b.value.len() + o.value.len());
+                if o.op == op::APPEND {
+                    v.extend_from_slice(&b.value);
+                    v.extend_from_slice(&o.value);
+                } else {
+                    v.extend_from_slice(&o.value);
+                    v.extend_from_slice(&b.value);
+                }
+                b.value = Bytes::from(v);
+            }
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+fn int_value(ptype: u8, v: &[u8]) -> Result<i64, u8> {
+    match (ptype, <[u8; 8]>::try_from(v)) {
+        (particle::ptype::INTEGER, Ok(b)) => Ok(i64::from_be_bytes(b)),
+        _ => Err(rc::PARAMETER),
+    }
+}
+
+/// Bins a command asks for: all of them (GET_ALL, or a READ op without a name) or by name.
+fn collect_reads(r: &Record, cmd: &Command<'_>, out: &mut Vec<StoredBin>) {
+    let all = cmd.info1 & info1::GET_ALL != 0
+        || (cmd.info2 & info2::WRITE == 0 && cmd.ops.is_empty())
+        || cmd
+            .ops
+            .iter()
+            .any(|o| o.op == op::READ && o.name.is_empty());
+    if all {
+        out.extend(r.bins.iter().cloned());
+        return;
+    }
+    for o in cmd.ops.iter().filter(|o| o.op == op::READ) {
+        if let Some(i) = r.bin_index(&o.name) {
+            out.push(r.bins[i].clone());
+        }
+    }
+}

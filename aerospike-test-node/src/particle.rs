@@ -1,0 +1,245 @@
+//! Validation of bin values the way the server checks them on write.
+
+use crate::result_code as rc;
+
+/// Particle type codes.
+pub mod ptype {
+    /// Nil: a write deletes the bin.
+    pub const NIL: u8 = 0;
+    /// 64-bit integer, 8 bytes big-endian.
+    pub const INTEGER: u8 = 1;
+    /// IEEE-754 double, 8 bytes big-endian.
+    pub const FLOAT: u8 = 2;
+    /// String (raw bytes).
+    pub const STRING: u8 = 3;
+    /// Blob.
+    pub const BLOB: u8 = 4;
+    /// Boolean, 1 byte.
+    pub const BOOL: u8 = 17;
+    /// HyperLogLog.
+    pub const HLL: u8 = 18;
+    /// Map (server msgpack).
+    pub const MAP: u8 = 19;
+    /// List (server msgpack).
+    pub const LIST: u8 = 20;
+    /// GeoJSON: flags(1) + cell count(2) + JSON text.
+    pub const GEOJSON: u8 = 23;
+}
+
+/// Checks a bin value written with particle type `ptype`; returns the result code to answer
+/// when the server would reject it.
+pub fn validate(ptype: u8, value: &[u8]) -> Result<(), u8> {
+    match ptype {
+        ptype::NIL | ptype::STRING | ptype::BLOB | 7..=12 => Ok(()),
+        ptype::INTEGER | ptype::FLOAT if value.len() == 8 => Ok(()),
+        ptype::BOOL if value.len() == 1 => Ok(()),
+        ptype::HLL => validate_hll(value),
+        ptype::LIST => validate_cdt(value, true),
+        ptype::MAP => validate_cdt(value, false),
+        ptype::GEOJSON => validate_geojson(value),
+        _ => Err(rc::PARAMETER),
+    }
+}
+
+/// HLL layout: flags(1)=0, index bits(1) 4..=16, minhash bits(1) 0 or 4..=51 with
+/// index+minhash <= 64, 8 cache bytes, then the registers.
+fn validate_hll(v: &[u8]) -> Result<(), u8> {
+    if v.len() < 11 || v[0] != 0 {
+        return Err(rc::PARAMETER);
+    }
+    let index_bits = u64::from(v[1]);
+    let minhash_bits = u64::from(v[2]);
+    if !(4..=16).contains(&index_bits)
+        || !(minhash_bits == 0 || (4..=51).contains(&minhash_bits))
+        || index_bits + minhash_bits > 64
+    {
+        return Err(rc::PARAMETER);
+    }
+    let register_bits = (6 + minhash_bits) << index_bits;
+    let expected = 11 + register_bits.div_ceil(8);
+    if v.len() as u64 != expected {
+        return Err(rc::PARAMETER);
+    }
+    Ok(())
+}
+
+fn validate_geojson(v: &[u8]) -> Result<(), u8> {
+    if v.len() < 3 {
+        return Err(rc::PARAMETER);
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&v[3..]).map_err(|_| rc::GEO_INVALID_GEOJSON)?;
+    match json.get("type").and_then(|t| t.as_str()) {
+        Some("Point" | "Polygon" | "MultiPolygon" | "AeroCircle") => Ok(()),
+        _ => Err(rc::GEO_INVALID_GEOJSON),
+    }
+}
+
+/// A whole list (array) or map particle: one msgpack element of the right kind, nothing after it.
+fn validate_cdt(v: &[u8], list: bool) -> Result<(), u8> {
+    let first = *v.first().ok_or(rc::PARAMETER)?;
+    let kind_ok = if list {
+        matches!(first, 0x90..=0x9f | 0xdc | 0xdd)
+    } else {
+        matches!(first, 0x80..=0x8f | 0xde | 0xdf)
+    };
+    if !kind_ok {
+        return Err(rc::PARAMETER);
+    }
+    let mut pos = 0;
+    skip_element(v, &mut pos, 0).ok_or(rc::PARAMETER)?;
+    if pos != v.len() {
+        return Err(rc::PARAMETER);
+    }
+    Ok(())
+}
+
+const MAX_DEPTH: usize = 256;
+
+fn take(v: &[u8], pos: &mut usize, n: usize) -> Option<()> {
+    let end = pos.checked_add(n)?;
+    if end > v.len() {
+        return None;
+    }
+    *pos = end;
+    Some(())
+}
+
+fn read_be(v: &[u8], pos: &mut usize, n: usize) -> Option<usize> {
+    let start = *pos;
+    take(v, pos, n)?;
+    let mut x: usize = 0;
+    for b in &v[start..start + n] {
+        x = (x << 8) | usize::from(*b);
+    }
+    Some(x)
+}
+
+/// Skips one msgpack element, checking every length against the remaining input.
+fn skip_element(v: &[u8], pos: &mut usize, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let b = *v.get(*pos)?;
+    *pos += 1;
+    match b {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Some(()),
+        0x80..=0x8f => skip_n(v, pos, usize::from(b & 0x0f) * 2, depth),
+        0x90..=0x9f => skip_n(v, pos, usize::from(b & 0x0f), depth),
+        0xa0..=0xbf => take(v, pos, usize::from(b & 0x1f)),
+        0xc1 => None,
+        0xc4 | 0xd9 => {
+            let n = read_be(v, pos, 1)?;
+            take(v, pos, n)
+        }
+        0xc5 | 0xda => {
+            let n = read_be(v, pos, 2)?;
+            take(v, pos, n)
+        }
+        0xc6 | 0xdb => {
+            let n = read_be(v, pos, 4)?;
+            take(v, pos, n)
+        }
+        0xc7 => {
+            let n = read_be(v, pos, 1)?;
+            take(v, pos, 1 + n)
+        }
+        0xc8 => {
+            let n = read_be(v, pos, 2)?;
+            take(v, pos, 1 + n)
+        }
+        0xc9 => {
+            let n = read_be(v, pos, 4)?;
+            take(v, pos, 1 + n)
+        }
+        0xca => take(v, pos, 4),
+        0xcb => take(v, pos, 8),
+        0xcc | 0xd0 => take(v, pos, 1),
+        0xcd | 0xd1 => take(v, pos, 2),
+        0xce | 0xd2 => take(v, pos, 4),
+        0xcf | 0xd3 => take(v, pos, 8),
+        0xd4 => take(v, pos, 2),
+        0xd5 => take(v, pos, 3),
+        0xd6 => take(v, pos, 5),
+        0xd7 => take(v, pos, 9),
+        0xd8 => take(v, pos, 17),
+        0xdc => {
+            let n = read_be(v, pos, 2)?;
+            skip_n(v, pos, n, depth)
+        }
+        0xdd => {
+            let n = read_be(v, pos, 4)?;
+            skip_n(v, pos, n, depth)
+        }
+        0xde => {
+            let n = read_be(v, pos, 2)?;
+            skip_n(v, pos, n.checked_mul(2)?, depth)
+        }
+        0xdf => {
+            let n = read_be(v, pos, 4)?;
+            skip_n(v, pos, n.checked_mul(2)?, depth)
+        }
+    }
+}
+
+fn skip_n(v: &[u8], pos: &mut usize, n: usize, depth: usize) -> Option<()> {
+    // Every element takes at least one byte: a count larger than the input is malformed,
+    // and checking it first bounds the loop.
+    if n > v.len() - *pos {
+        return None;
+    }
+    for _ in 0..n {
+        skip_element(v, pos, depth + 1)?;
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_maps() {
+        assert_eq!(validate(ptype::LIST, &[0x93, 1, 2, 3]), Ok(()));
+        assert_eq!(validate(ptype::LIST, &[0x90]), Ok(()));
+        assert_eq!(validate(ptype::LIST, &[0x93, 1, 2]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::LIST, &[0x91, 1, 2]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::LIST, &[0x80]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::LIST, &[]), Err(rc::PARAMETER));
+        assert_eq!(
+            validate(ptype::LIST, &[0xdd, 0xff, 0xff, 0xff, 0xff]),
+            Err(rc::PARAMETER)
+        );
+        assert_eq!(validate(ptype::MAP, &[0x81, 0xa2, 3, b'a', 1]), Ok(()));
+        assert_eq!(validate(ptype::MAP, &[0x81, 0xa2, 3]), Err(rc::PARAMETER));
+        // ordered list: ext header element inside the array
+        assert_eq!(validate(ptype::LIST, &[0x93, 0xc7, 0, 1, 2, 3]), Ok(()));
+        assert_eq!(validate(ptype::LIST, &[0x91, 0xc1]), Err(rc::PARAMETER));
+    }
+
+    #[test]
+    fn hll_sizes() {
+        let mut v = vec![0u8, 4, 0];
+        v.extend_from_slice(&[0; 8]);
+        v.extend(std::iter::repeat_n(0u8, (6 * 16usize).div_ceil(8)));
+        assert_eq!(validate(ptype::HLL, &v), Ok(()));
+        v.push(0);
+        assert_eq!(validate(ptype::HLL, &v), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::HLL, &[0; 16]), Err(rc::PARAMETER));
+    }
+
+    #[test]
+    fn scalars_and_geo() {
+        assert_eq!(validate(ptype::INTEGER, &[0; 8]), Ok(()));
+        assert_eq!(validate(ptype::INTEGER, &[0; 4]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::BOOL, &[1]), Ok(()));
+        assert_eq!(validate(9, b"raw"), Ok(()));
+        assert_eq!(validate(5, b"raw"), Err(rc::PARAMETER));
+        let geo = b"\0\0\0{\"type\":\"Point\",\"coordinates\":[1,2]}";
+        assert_eq!(validate(ptype::GEOJSON, geo), Ok(()));
+        assert_eq!(
+            validate(ptype::GEOJSON, b"\0\0\0{nope"),
+            Err(rc::GEO_INVALID_GEOJSON)
+        );
+    }
+}
