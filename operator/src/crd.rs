@@ -3,6 +3,9 @@
 //! The status keeps reading objects written by the reference (Go) operator, whose conditions
 //! were serialised with capitalised keys (`Conditions`, `Type`, `Status`, ...).
 
+// Each `printcolumn(...)` group repeats `type_`/`priority`; clippy reads them as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;

@@ -126,7 +126,7 @@ async fn new_restore_creates_job_then_status_then_event() {
     );
     assert_eq!(
         c["volumeMounts"],
-        json!([{"name": "secret", "mountPath": "/secret", "readOnly": true}])
+        json!([{"name": "secret", "mountPath": "/secret", "readOnly": true}, {"name": "tmp", "mountPath": "/tmp"}])
     );
     assert_eq!(pod["volumes"][0]["secret"]["secretName"], "gcs-secret");
     assert_eq!(c["terminationMessagePolicy"], "FallbackToLogsOnError");
