@@ -79,7 +79,7 @@ pub fn execute(
     cmd: &Command<'_>,
     out_bins: &mut Vec<StoredBin>,
 ) -> Outcome {
-    if cmd.info2 & info2::WRITE != 0
+    if cmd.info2 & (info2::WRITE | info2::DELETE) == info2::WRITE
         && let Err(code) = check_write(cmd)
     {
         return Outcome::code(code);
@@ -90,7 +90,19 @@ pub fn execute(
         map.remove(digest);
     }
     let existing = map.get(digest);
-    if cmd.info2 & info2::WRITE != 0 {
+    if cmd.info2 & info2::DELETE != 0 {
+        // Clients send deletes as WRITE | DELETE.
+        match existing {
+            None => Outcome::code(rc::KEY_NOT_FOUND),
+            Some(r) => match check_generation(r, cmd) {
+                Err(code) => Outcome::code(code),
+                Ok(()) => {
+                    map.remove(digest);
+                    Outcome::code(rc::OK)
+                }
+            },
+        }
+    } else if cmd.info2 & info2::WRITE != 0 {
         match write(existing, limits, cmd, now, out_bins) {
             Ok(WriteResult::Stored(record)) => {
                 let outcome = Outcome {
@@ -106,17 +118,6 @@ pub fn execute(
                 Outcome::code(rc::OK)
             }
             Err(code) => Outcome::code(code),
-        }
-    } else if cmd.info2 & info2::DELETE != 0 {
-        match existing {
-            None => Outcome::code(rc::KEY_NOT_FOUND),
-            Some(r) => match check_generation(r, cmd) {
-                Err(code) => Outcome::code(code),
-                Ok(()) => {
-                    map.remove(digest);
-                    Outcome::code(rc::OK)
-                }
-            },
         }
     } else if cmd.info1 & info1::READ != 0 {
         match existing {
