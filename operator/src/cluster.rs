@@ -3,6 +3,9 @@
 //! Every other field is kept through `x-kubernetes-preserve-unknown-fields`, so the CRD shipped
 //! for clusters without the reference operator accepts whatever the reference accepts.
 
+// Each `printcolumn(...)` group repeats `type_`; clippy reads them as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use crate::crd::BackupStorageSpec;
 use kube::CustomResource;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};

@@ -151,9 +151,25 @@ fn restore_crd_has_names_columns_status_and_immutable_spec() {
     }
 }
 
+/// v1alpha1 is served (as the reference operator's CRDs did), deprecated, with the same schema.
+fn assert_only_v1alpha2_is_stored(crd: &CustomResourceDefinition) {
+    let names: Vec<(&str, bool, bool)> = crd
+        .spec
+        .versions
+        .iter()
+        .map(|v| (v.name.as_str(), v.served, v.storage))
+        .collect();
+    assert_eq!(names, [("v1alpha2", true, true), ("v1alpha1", true, false)]);
+    let (new, old) = (&crd.spec.versions[0], &crd.spec.versions[1]);
+    assert_eq!(old.deprecated, Some(true));
+    assert_eq!(old.schema, new.schema);
+    assert_eq!(old.subresources, new.subresources);
+}
+
 #[test]
 fn cluster_crd_has_short_name_and_keeps_unknown_fields() {
     let crd = cluster_crd();
+    assert_only_v1alpha2_is_stored(&crd);
     assert_eq!(crd.spec.names.kind, "AerospikeCluster");
     assert_eq!(
         crd.spec.names.short_names.as_deref(),
