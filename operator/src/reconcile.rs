@@ -386,3 +386,40 @@ mod tests {
         assert_eq!(backoff(0), MIN_BACKOFF);
     }
 }
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    #[tokio::test]
+    async fn error_policy_backs_off_per_restore_and_success_resets_it() {
+        let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let ctx = Arc::new(Context::new(Client::new(svc, "default"), Config::default()));
+        let a = Arc::new(crate::fixtures::restore());
+        let mut b = crate::fixtures::restore();
+        b.metadata.uid = Some("other".into());
+        let b = Arc::new(b);
+        let err = || Error::JobNotOwned("x".into());
+        assert_eq!(
+            error_policy(a.clone(), &err(), ctx.clone()),
+            Action::requeue(Duration::from_secs(5))
+        );
+        assert_eq!(
+            error_policy(a.clone(), &err(), ctx.clone()),
+            Action::requeue(Duration::from_secs(10))
+        );
+        assert_eq!(
+            error_policy(b.clone(), &err(), ctx.clone()),
+            Action::requeue(Duration::from_secs(5))
+        );
+        ctx.clear_failures(UID_A);
+        assert_eq!(
+            error_policy(a, &err(), ctx),
+            Action::requeue(Duration::from_secs(5))
+        );
+    }
+
+    const UID_A: &str = crate::fixtures::UID;
+}

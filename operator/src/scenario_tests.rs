@@ -661,3 +661,74 @@ async fn job_create_conflict_is_retried_not_failed() {
         "no status written"
     );
 }
+
+#[tokio::test]
+async fn a_restore_being_deleted_is_left_to_garbage_collection() {
+    let mut r = restore();
+    r.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    let (result, seen) = run(r, vec![]).await;
+    assert_eq!(result.unwrap(), Action::await_change());
+    assert!(seen.is_empty());
+}
+
+#[tokio::test]
+async fn adopted_job_that_already_ended_records_start_and_end_in_one_write() {
+    let job_status =
+        json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+    let script = vec![
+        step("GET", job_path(), 200, Some(job_json(UID, job_status))),
+        step(
+            "GET",
+            PODS,
+            200,
+            Some(list_json(
+                "PodList",
+                vec![pod_json("Succeeded", 0, SUMMARY)],
+            )),
+        ),
+        step("PATCH", RESTORE_STATUS, 200, None),
+        step("POST", EVENTS, 201, None),
+        step("POST", EVENTS, 201, None),
+    ];
+    let (result, seen) = run(restore(), script).await;
+    assert_eq!(result.unwrap(), Action::await_change());
+    let patch = &find(&seen, "PATCH", RESTORE_STATUS).body;
+    only_condition(patch, "RestoreStarted");
+    only_condition(patch, "RestoreFinished");
+    assert_eq!(patch["status"]["phase"], "Finished");
+    assert_eq!(patch["status"]["counters"]["inserted"], 990);
+    let events: Vec<&str> = seen
+        .iter()
+        .filter(|s| s.path == EVENTS)
+        .map(|s| s.body["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["JobCreated", "JobFinished"]);
+}
+
+#[tokio::test]
+async fn an_owned_secret_copy_from_an_earlier_attempt_is_reused() {
+    let restore = restore_with(Some(storage(StorageType::Gcs, Some("secrets-ns"))));
+    let mut copy = secret_json(NS, &["key.json"]);
+    copy["metadata"]["name"] = json!("as-backup-0-restore-secret");
+    copy["metadata"]["ownerReferences"] = json!([{"apiVersion": "aerospike.travelaudience.com/v1alpha2",
+        "kind": "AerospikeNamespaceRestore", "name": NAME, "uid": UID, "controller": true}]);
+    let mut script = validation_ok("secrets-ns");
+    script.push(step(
+        "GET",
+        format!("{}/as-backup-0-restore-secret", secrets(NS)),
+        200,
+        Some(copy),
+    ));
+    script.push(step("POST", JOBS, 201, None));
+    script.extend(status_and_event());
+    let (result, seen) = run(restore, script).await;
+    result.unwrap();
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.method == "POST" && s.path == secrets(NS)),
+        "no second copy"
+    );
+}
