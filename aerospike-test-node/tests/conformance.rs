@@ -302,7 +302,7 @@ async fn every_particle_type_round_trips() {
     ];
     for code in 7u8..=12 {
         bins.push(Bin::new(
-            &format!("blob{code}"),
+            format!("blob{code}"),
             Value::Unknown(code, vec![code, 0, code]),
         ));
     }
