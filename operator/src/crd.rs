@@ -20,6 +20,8 @@ pub const DEFAULT_SECRET_KEY: &str = "key.json";
 
 /// The desired restore: which backup (the object's name) goes into which Aerospike namespace.
 /// The spec is immutable after creation (a CEL transition rule enforces it).
+// Every string in the spec has a `maxLength`: it keeps the estimated cost of `self == oldSelf`
+// far below the API server's budget (unbounded strings are costed at the request size limit).
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
 #[kube(
     group = "aerospike.travelaudience.com",
@@ -74,10 +76,10 @@ pub struct AerospikeNamespaceRestoreSpec {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
 pub struct TargetNamespace {
     /// The name of the `AerospikeCluster` (also its headless Service).
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub cluster: String,
     /// The Aerospike namespace to restore into.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 63))]
     pub namespace: String,
 }
 
@@ -89,16 +91,18 @@ pub struct BackupStorageSpec {
     #[serde(rename = "type")]
     pub type_: StorageType,
     /// The bucket (or Azure container) holding the backup objects at its root.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 255))]
     pub bucket: String,
     /// The Secret holding the credentials.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub secret: String,
     /// The Secret's namespace; defaults to the namespace of the resource that uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub secret_namespace: Option<String>,
     /// The key of the credentials file inside the Secret; defaults to `key.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub secret_key: Option<String>,
 }
 

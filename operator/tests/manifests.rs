@@ -166,6 +166,33 @@ fn assert_only_v1alpha2_is_stored(crd: &CustomResourceDefinition) {
     assert_eq!(old.subresources, new.subresources);
 }
 
+/// Every string under `schema` declares a `maxLength`.
+fn unbounded_strings(schema: &Value, path: &str, out: &mut Vec<String>) {
+    if schema["type"] == "string"
+        && schema.get("enum").is_none()
+        && schema.get("maxLength").is_none()
+    {
+        out.push(path.to_owned());
+    }
+    for (k, v) in schema["properties"].as_object().into_iter().flatten() {
+        unbounded_strings(v, &format!("{path}.{k}"), out);
+    }
+    if schema.get("items").is_some() {
+        unbounded_strings(&schema["items"], &format!("{path}[]"), out);
+    }
+}
+
+#[test]
+fn the_immutable_spec_has_only_bounded_strings_so_the_cel_cost_is_small() {
+    let schema = schema_of(&restore_crd());
+    let mut unbounded = Vec::new();
+    unbounded_strings(&schema["properties"]["spec"], "spec", &mut unbounded);
+    assert!(
+        unbounded.is_empty(),
+        "strings without maxLength under the CEL rule: {unbounded:?}"
+    );
+}
+
 #[test]
 fn cluster_crd_has_short_name_and_keeps_unknown_fields() {
     let crd = cluster_crd();
@@ -238,6 +265,9 @@ fn conforms(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
             }
             if s.len() < schema["minLength"].as_u64().unwrap_or(0) as usize {
                 return Err(format!("{path}: too short"));
+            }
+            if s.len() > schema["maxLength"].as_u64().unwrap_or(u64::MAX) as usize {
+                return Err(format!("{path}: too long"));
             }
             Ok(())
         }
