@@ -283,3 +283,53 @@ fn azure(
         .build()
         .map_err(|e| build_err(name, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(s: &str) -> Location {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn builds_each_store_with_an_endpoint() {
+        let mut opts = StorageOptions::with_endpoint("http://127.0.0.1:1/devstoreaccount1");
+        opts.config = vec![
+            ("aws_access_key_id".into(), "k".into()),
+            ("aws_secret_access_key".into(), "s".into()),
+            ("azure_storage_account_key".into(), "a2V5".into()),
+        ];
+        for s in [
+            "gs://b/d/x.asb.gz",
+            "s3://b/d/x.asb.gz",
+            "az://c/d/x.asb.gz",
+            "azure://c/d/x.asb.gz",
+        ] {
+            let (_, path) = store_for(&loc(s), &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(path.as_ref(), "d/x.asb.gz", "{s}");
+        }
+    }
+
+    #[test]
+    fn unknown_options_are_refused_without_their_values() {
+        let mut opts = StorageOptions::with_endpoint("http://127.0.0.1:1");
+        opts.config = vec![("aws_no_such_option".into(), "SECRET-VALUE".into())];
+        let err = store_for(&loc("s3://b/x"), &opts).unwrap_err().to_string();
+        assert!(
+            err.contains("aws_no_such_option") && err.contains("s3://b/x"),
+            "{err}"
+        );
+        assert!(!err.contains("SECRET-VALUE"), "{err}");
+        // Another store's keys are ignored, not refused.
+        assert!(store_for(&loc("gs://b/x"), &opts).is_ok());
+    }
+
+    #[test]
+    fn debug_never_shows_option_values() {
+        let mut opts = StorageOptions::default();
+        opts.config = vec![("aws_secret_access_key".into(), "SECRET-VALUE".into())];
+        let shown = format!("{opts:?}");
+        assert!(shown.contains("aws_secret_access_key") && !shown.contains("SECRET-VALUE"));
+    }
+}
