@@ -327,8 +327,10 @@ mod tests {
 
     #[test]
     fn debug_never_shows_option_values() {
-        let mut opts = StorageOptions::default();
-        opts.config = vec![("aws_secret_access_key".into(), "SECRET-VALUE".into())];
+        let opts = StorageOptions {
+            config: vec![("aws_secret_access_key".into(), "SECRET-VALUE".into())],
+            ..StorageOptions::default()
+        };
         let shown = format!("{opts:?}");
         assert!(shown.contains("aws_secret_access_key") && !shown.contains("SECRET-VALUE"));
     }
