@@ -120,32 +120,67 @@ fn retry_config(opts: &StorageOptions) -> RetryConfig {
     retry
 }
 
-/// Configuration key-value pairs.
-type Pairs = Vec<(String, String)>;
+/// A store builder configured through `object_store`'s string keys.
+trait Configure: Sized {
+    type Key: FromStr;
+    fn set(self, key: Self::Key, value: String) -> Self;
+}
 
-/// The `object_store` configuration pairs for one store: its environment variables, then the
-/// explicit options (other stores' keys skipped).
-fn config_pairs(scheme: Scheme, env_prefix: &str, opts: &StorageOptions) -> (Pairs, Pairs) {
+impl Configure for GoogleCloudStorageBuilder {
+    type Key = GoogleConfigKey;
+    fn set(self, key: GoogleConfigKey, value: String) -> Self {
+        self.with_config(key, value)
+    }
+}
+
+impl Configure for AmazonS3Builder {
+    type Key = AmazonS3ConfigKey;
+    fn set(self, key: AmazonS3ConfigKey, value: String) -> Self {
+        self.with_config(key, value)
+    }
+}
+
+impl Configure for MicrosoftAzureBuilder {
+    type Key = AzureConfigKey;
+    fn set(self, key: AzureConfigKey, value: String) -> Self {
+        self.with_config(key, value)
+    }
+}
+
+/// Applies the environment variables starting with `prefix`, as `object_store`'s `from_env`
+/// does (unknown ones ignored), except the keys `skip` rejects.
+fn apply_env<B: Configure>(mut b: B, prefix: &str, skip: impl Fn(&B::Key) -> bool) -> B {
+    for (k, v) in credentials::env_pairs(prefix) {
+        if let Ok(key) = k.parse::<B::Key>()
+            && !skip(&key)
+        {
+            b = b.set(key, v);
+        }
+    }
+    b
+}
+
+/// Applies the explicit options meant for `scheme`: other stores' keys are ignored, unknown
+/// keys refused (naming the key, never the value).
+fn apply_explicit<B: Configure>(
+    mut b: B,
+    scheme: Scheme,
+    opts: &StorageOptions,
+    name: &str,
+) -> Result<B, SourceError> {
     let foreign = |k: &str| {
         STORE_PREFIXES
             .iter()
             .any(|(s, p)| *s != scheme && k.starts_with(p))
     };
-    let explicit = opts
-        .config
-        .iter()
-        .filter(|(k, _)| !foreign(k))
-        .cloned()
-        .collect();
-    (credentials::env_pairs(env_prefix), explicit)
-}
-
-/// Parses a configuration key, erroring on unknown explicit keys (never echoing values).
-fn parse_key<K: FromStr>(key: &str, name: &str) -> Result<K, SourceError> {
-    key.parse().map_err(|_| SourceError::Config {
-        location: name.to_owned(),
-        reason: format!("unknown object store option {key:?}"),
-    })
+    for (k, v) in opts.config.iter().filter(|(k, _)| !foreign(k)) {
+        let key = k.parse::<B::Key>().map_err(|_| SourceError::Config {
+            location: name.to_owned(),
+            reason: format!("unknown object store option {k:?}"),
+        })?;
+        b = b.set(key, v.clone());
+    }
+    Ok(b)
 }
 
 fn build_err(name: &str, e: object_store::Error) -> SourceError {
@@ -168,27 +203,21 @@ fn gcs(
     let mut b = GoogleCloudStorageBuilder::new()
         .with_client_options(streaming_client_options().with_allow_http(true))
         .with_retry(retry_config(opts));
-    let (env, explicit) = config_pairs(Scheme::Gcs, "GOOGLE_", opts);
     if let Ok(sa) = std::env::var("SERVICE_ACCOUNT")
         && key_file.is_none()
     {
         b = b.with_service_account_path(sa);
     }
-    for (k, v) in env {
-        let Ok(key) = k.parse::<GoogleConfigKey>() else {
-            continue;
-        };
-        let credential_key = matches!(
-            key,
-            GoogleConfigKey::ServiceAccount
-                | GoogleConfigKey::ServiceAccountKey
-                | GoogleConfigKey::ApplicationCredentials
-        );
-        if key_file.is_some() && credential_key {
-            continue;
-        }
-        b = b.with_config(key, v);
-    }
+    // An explicit key file replaces whatever credentials the environment names.
+    b = apply_env(b, "GOOGLE_", |key| {
+        key_file.is_some()
+            && matches!(
+                key,
+                GoogleConfigKey::ServiceAccount
+                    | GoogleConfigKey::ServiceAccountKey
+                    | GoogleConfigKey::ApplicationCredentials
+            )
+    });
     b = match &key_file {
         Some(GcsKeyFile::ServiceAccount(p)) => b.with_service_account_path(p.display().to_string()),
         Some(GcsKeyFile::AuthorizedUser(p)) => {
@@ -209,10 +238,8 @@ fn gcs(
             b = b.with_credentials(Arc::new(StaticCredentialProvider::new(anonymous)));
         }
     }
-    for (k, v) in explicit {
-        b = b.with_config(parse_key(&k, name)?, v);
-    }
-    b.with_url(url.as_str())
+    apply_explicit(b, Scheme::Gcs, opts, name)?
+        .with_url(url.as_str())
         .build()
         .map_err(|e| build_err(name, e))
 }
@@ -225,12 +252,7 @@ fn s3(
     let mut b = AmazonS3Builder::new()
         .with_client_options(streaming_client_options())
         .with_retry(retry_config(opts));
-    let (env, explicit) = config_pairs(Scheme::S3, "AWS_", opts);
-    for (k, v) in env {
-        if let Ok(key) = k.parse::<AmazonS3ConfigKey>() {
-            b = b.with_config(key, v);
-        }
-    }
+    b = apply_env(b, "AWS_", |_| false);
     if let Some(ep) = &opts.endpoint {
         // Emulators and S3-compatible stores take path-style requests.
         b = b
@@ -238,10 +260,8 @@ fn s3(
             .with_virtual_hosted_style_request(false)
             .with_allow_http(is_http(ep));
     }
-    for (k, v) in explicit {
-        b = b.with_config(parse_key(&k, name)?, v);
-    }
-    b.with_url(url.as_str())
+    apply_explicit(b, Scheme::S3, opts, name)?
+        .with_url(url.as_str())
         .build()
         .map_err(|e| build_err(name, e))
 }
@@ -254,18 +274,11 @@ fn azure(
     let mut b = MicrosoftAzureBuilder::new()
         .with_client_options(streaming_client_options())
         .with_retry(retry_config(opts));
-    let (env, explicit) = config_pairs(Scheme::Azure, "AZURE_", opts);
-    for (k, v) in env {
-        if let Ok(key) = k.parse::<AzureConfigKey>() {
-            b = b.with_config(key, v);
-        }
-    }
+    b = apply_env(b, "AZURE_", |_| false);
     if let Ok(msi) = std::env::var("MSI_ENDPOINT") {
         b = b.with_msi_endpoint(msi);
     }
-    for (k, v) in explicit {
-        b = b.with_config(parse_key(&k, name)?, v);
-    }
+    b = apply_explicit(b, Scheme::Azure, opts, name)?;
     if let Some(ep) = &opts.endpoint {
         // Azurite-style endpoints name the account in the path: http://host:10000/account.
         if b.get_config_value(&AzureConfigKey::AccountName).is_none() {
