@@ -37,3 +37,40 @@ pub async fn run(client: Client, config: Config, ready: Arc<AtomicBool>) -> anyh
     ready.store(false, Ordering::SeqCst);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    #[tokio::test]
+    async fn refuses_to_start_without_the_crd_and_stays_unready() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        tokio::spawn(async move {
+            let (req, send) = handle.next_request().await.expect("list request");
+            assert_eq!(req.method(), "GET");
+            assert_eq!(
+                req.uri().path(),
+                "/apis/aerospike.travelaudience.com/v1alpha2/aerospikenamespacerestores"
+            );
+            let body = serde_json::to_vec(&crate::fixtures::not_found()).unwrap();
+            send.send_response(
+                Response::builder()
+                    .status(404)
+                    .body(Body::from(body))
+                    .unwrap(),
+            );
+        });
+        let ready = Arc::new(AtomicBool::new(false));
+        let err = run(
+            Client::new(svc, "default"),
+            Config::default(),
+            ready.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("CRD installed?"), "{err}");
+        assert!(!ready.load(Ordering::SeqCst));
+    }
+}
