@@ -327,6 +327,70 @@ async fn gcs_service_account_key_file_reaches_the_emulator() {
     std::fs::remove_file(key_path).unwrap();
 }
 
+const GAC_CHILD: &str = "RESTORER_TEST_GAC_CHILD_LOCATION";
+const GAC_CHILD_LEN: &str = "RESTORER_TEST_GAC_CHILD_LEN";
+
+/// Child half of `google_application_credentials_is_used`: default options, so the key file
+/// can only come from `GOOGLE_APPLICATION_CREDENTIALS`, which the parent set for this process.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "child process of google_application_credentials_is_used, which runs it"]
+async fn google_application_credentials_child() {
+    let loc: Location = std::env::var(GAC_CHILD)
+        .expect("run through google_application_credentials_is_used")
+        .parse()
+        .unwrap();
+    let want: usize = std::env::var(GAC_CHILD_LEN).unwrap().parse().unwrap();
+    let got = collect(
+        source::open(&loc, &StorageOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(got == pattern(want, 11), "bytes differ");
+    println!("GAC-CHILD-OK {}", got.len());
+}
+
+/// The operator's Job sets `GOOGLE_APPLICATION_CREDENTIALS=/secret/key.json`: the restorer maps
+/// it to the service-account key (whose `gcs_base_url` points at fake-gcs-server). Run in a
+/// child process so no test mutates this process's environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn google_application_credentials_is_used() {
+    let endpoint = Cloud::Gcs.endpoint();
+    let key = serde_json::json!({
+        "type": "service_account",
+        "private_key_id": "test",
+        "private_key": "not-used-with-disable-oauth",
+        "client_email": "restorer@test.iam.gserviceaccount.com",
+        "gcs_base_url": endpoint,
+        "disable_oauth": true,
+    });
+    let key_path = std::env::temp_dir().join(format!("{}.json", unique("gac-key")));
+    std::fs::write(&key_path, key.to_string()).unwrap();
+    let loc = Cloud::Gcs.location(&format!("{}/env.asb", unique("gac")));
+    let len = 200_000;
+    put(&loc, &Cloud::Gcs.options(), pattern(len, 11)).await;
+
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "google_application_credentials_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &key_path)
+        .env(GAC_CHILD, loc.to_string())
+        .env(GAC_CHILD_LEN, len.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("GAC-CHILD-OK {len}")),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(key_path).unwrap();
+}
+
 fn parent_url(loc: &Location) -> url::Url {
     let Location::Url(u) = loc else {
         unreachable!()
