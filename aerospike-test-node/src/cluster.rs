@@ -187,6 +187,7 @@ impl TestCluster {
             limits: Limits {
                 write_block_size: cfg.write_block_size,
                 default_ttl: cfg.default_ttl,
+                store_bins: cfg.store_bins,
             },
             store: Store::new(&cfg.namespaces),
             faults: Faults::default(),

@@ -25,6 +25,10 @@ pub struct ClusterConfig {
     pub build: String,
     /// Port of the first node (the others take the next ports); 0 = ephemeral ports. Default 0.
     pub base_port: u16,
+    /// Keep bin values. When false (for large benchmarks) every write is checked as usual, then
+    /// only the record's metadata (set, key, generation, void time) is kept: reads return no
+    /// bins and memory per record stays small. Default true.
+    pub store_bins: bool,
 }
 
 impl Default for ClusterConfig {
@@ -38,6 +42,7 @@ impl Default for ClusterConfig {
             cluster_name: "null".to_string(),
             build: "8.1.1.0".to_string(),
             base_port: 0,
+            store_bins: true,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Limits {
     pub write_block_size: usize,
     /// TTL applied when a write sends TTL 0 (0 = never expire).
     pub default_ttl: u32,
+    /// Keep bin values (false: metadata only, see `ClusterConfig::store_bins`).
+    pub store_bins: bool,
 }
 
 /// One key's command: the header attributes plus the fields and ops that apply to it.
@@ -104,7 +106,10 @@ pub fn execute(
         }
     } else if cmd.info2 & info2::WRITE != 0 {
         match write(existing, limits, cmd, now, out_bins) {
-            Ok(WriteResult::Stored(record)) => {
+            Ok(WriteResult::Stored(mut record)) => {
+                if !limits.store_bins {
+                    ns.strip(&mut record);
+                }
                 let outcome = Outcome {
                     rc: rc::OK,
                     generation: u32::from(record.generation),

@@ -23,6 +23,9 @@ struct Args {
     /// Report batch-index-threads=0 and refuse batch requests.
     #[arg(long)]
     no_batch_writes: bool,
+    /// Keep only record metadata (set, key, generation, TTL), not bin values: for big benchmarks.
+    #[arg(long)]
+    metadata_only: bool,
     /// Print record counts per namespace every N seconds (0 = never).
     #[arg(long, default_value_t = 0)]
     stats_every: u64,
@@ -46,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         batch_writes: !args.no_batch_writes,
         write_block_size: args.write_block_size,
         base_port: args.port,
+        store_bins: !args.metadata_only,
         ..Default::default()
     })
     .await

@@ -121,6 +121,8 @@ pub type PartitionMap = HashMap<[u8; 20], Record, BuildHasherDefault<DigestHashe
 pub struct Namespace {
     name: String,
     partitions: Box<[Mutex<PartitionMap>]>,
+    /// Set names, shared by the records of metadata-only namespaces.
+    sets: Mutex<Vec<Bytes>>,
 }
 
 impl Namespace {
@@ -130,6 +132,26 @@ impl Namespace {
             partitions: (0..PARTITIONS)
                 .map(|_| Mutex::new(PartitionMap::default()))
                 .collect(),
+            sets: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Drops the bin values of `record` and makes its set and key own their bytes, so the
+    /// request buffer they came in is not kept alive.
+    pub fn strip(&self, record: &mut Record) {
+        record.bins = Vec::new();
+        if let Some(k) = &mut record.key {
+            k.value = Bytes::copy_from_slice(&k.value);
+        }
+        if let Some(set) = &mut record.set {
+            let mut sets = lock(&self.sets);
+            match sets.iter().find(|s| *s == set) {
+                Some(shared) => *set = shared.clone(),
+                None => {
+                    *set = Bytes::copy_from_slice(set);
+                    sets.push(set.clone());
+                }
+            }
         }
     }
 

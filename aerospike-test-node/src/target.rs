@@ -49,11 +49,42 @@ pub async fn target() -> Target {
 /// # Panics
 /// When the test cluster cannot bind a port on 127.0.0.1.
 pub async fn target_with(cfg: ClusterConfig) -> Target {
-    match std::env::var(HOSTS_ENV) {
-        Ok(hosts) if !hosts.trim().is_empty() => Target::Real { hosts },
-        _ => match TestCluster::start(cfg).await {
+    match real_hosts(std::env::var(HOSTS_ENV).ok()) {
+        Some(hosts) => Target::Real { hosts },
+        None => match TestCluster::start(cfg).await {
             Ok(c) => Target::Node(c),
             Err(e) => panic!("cannot start the aerospike test node on 127.0.0.1: {e}"),
         },
+    }
+}
+
+/// The real cluster named by the environment value, if any (blank means none).
+fn real_hosts(var: Option<String>) -> Option<String> {
+    var.map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_value_selects_the_target() {
+        assert_eq!(real_hosts(None), None);
+        assert_eq!(real_hosts(Some("  ".into())), None);
+        assert_eq!(
+            real_hosts(Some(" 10.0.0.1:3000 ".into())),
+            Some("10.0.0.1:3000".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn node_target_exposes_the_cluster() {
+        let t = Target::Node(TestCluster::start(ClusterConfig::default()).await.unwrap());
+        assert_eq!(t.hosts(), t.node().unwrap().seeds());
+        let real = Target::Real {
+            hosts: "h:1".into(),
+        };
+        assert_eq!(real.hosts(), "h:1");
+        assert!(real.node().is_none());
     }
 }

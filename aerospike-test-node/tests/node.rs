@@ -353,6 +353,64 @@ async fn raw_wire_edge_cases() {
         wire::info(port, &["namespaces"]).await["namespaces"],
         "test;bar"
     );
+    // Pipelined: three requests in one write, three answers in order.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut req = wire::frame(1, b"build\n");
+    req.extend(wire::as_msg(1, 0, 0, &fields, &[wire::op(1, 0, b"s", b"")]));
+    req.extend(wire::frame(1, b"node\n"));
+    tokio::io::AsyncWriteExt::write_all(&mut s, &req)
+        .await
+        .unwrap();
+    let (t1, b1) = wire::read_frame(&mut s).await.unwrap();
+    let (t2, b2) = wire::read_frame(&mut s).await.unwrap();
+    let (t3, b3) = wire::read_frame(&mut s).await.unwrap();
+    assert_eq!((t1, t2, t3), (1, 3, 1));
+    assert!(b1.starts_with(b"build\t"));
+    assert_eq!(wire::result_code(&b2), 0);
+    assert!(b2.ends_with(b"compressed"), "the read returns the bin");
+    assert!(b3.starts_with(b"node\t"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_mode_keeps_no_bins() {
+    let tc = TestCluster::start(ClusterConfig {
+        store_bins: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = connect(&tc.seeds()).await;
+    let set = unique_set("meta");
+    let wp = WritePolicy {
+        send_key: true,
+        ..WritePolicy::default()
+    };
+    let ops = batch_put(&c, &set, 0..50).await;
+    assert!(ops.iter().all(|o| o.result_code() == Some(ResultCode::Ok)));
+    c.put(&wp, &key(&set, 100), &[Bin::new("a", 1.into())])
+        .await
+        .unwrap();
+    c.put(&wp, &key(&set, 100), &[Bin::new("a", 2.into())])
+        .await
+        .unwrap();
+    assert_eq!(tc.record_count("test", Some(&set)), 51);
+    let r = tc.record("test", &key_digest(&set, 100)).unwrap();
+    assert!(r.bins.is_empty());
+    assert_eq!(r.generation, 2);
+    assert_eq!(r.set.as_deref(), Some(set.as_str()));
+    assert_eq!(r.key.unwrap().value.as_ref(), &100i64.to_be_bytes());
+    // validation still happens
+    assert_code(
+        c.put(
+            &wp,
+            &key(&set, 101),
+            &[Bin::new("h", Value::Hll(vec![0; 16]))],
+        )
+        .await,
+        ResultCode::ParameterError,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
