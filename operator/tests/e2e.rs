@@ -209,7 +209,16 @@ async fn restore_lifecycle_on_a_real_cluster() {
     let mut cluster: Value =
         serde_yaml::from_str(include_str!("../../testdata/k8s/aerospikecluster.yaml")).unwrap();
     cluster["metadata"]["namespace"] = json!(ns);
-    let _: AerospikeCluster = create(&client, &ns, cluster).await;
+    // Server-side apply of the raw object keeps every field (nodeCount, version, ...), as a
+    // reference-operator user would have them; the shipped CRD must accept it.
+    Api::<AerospikeCluster>::namespaced(client.clone(), &ns)
+        .patch(
+            "as-cluster-0",
+            &PatchParams::apply("aerospike-restore-e2e"),
+            &Patch::Apply(&cluster),
+        )
+        .await
+        .expect("the example AerospikeCluster is accepted");
     let _: Secret = create(
         &client,
         &ns,
