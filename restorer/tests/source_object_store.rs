@@ -221,7 +221,20 @@ async fn s3_gzip_cut_mid_download_decompresses_identical() {
 /// two versions together.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_object_replaced_during_resume_is_an_error() {
-    let cloud = Cloud::S3;
+    replaced_during_resume(Cloud::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gcs_object_replaced_during_resume_is_an_error() {
+    replaced_during_resume(Cloud::Gcs).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_object_replaced_during_resume_is_an_error() {
+    replaced_during_resume(Cloud::Azure).await;
+}
+
+async fn replaced_during_resume(cloud: Cloud) {
     let endpoint = cloud.endpoint();
     let direct = cloud.options_for(&endpoint);
     let loc = cloud.location(&format!("{}/changing.asb", unique("changed")));
@@ -252,7 +265,10 @@ async fn s3_object_replaced_during_resume_is_an_error() {
     }
     replacer.await.unwrap();
     let err = last.expect("the stream must fail, not splice two versions");
-    assert!(matches!(err, SourceError::Changed { .. }), "{err}");
+    assert!(
+        matches!(err, SourceError::Changed { .. }),
+        "{cloud:?}: {err}"
+    );
     assert!(err.to_string().contains("changing.asb"), "{err}");
 }
 

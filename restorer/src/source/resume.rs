@@ -207,6 +207,13 @@ impl Download {
                         detail: "its ETag no longer matches".into(),
                     });
                 }
+                // The object, or the version being read (GCS generation, S3 version), is gone.
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(SourceError::Changed {
+                        location: self.name.clone(),
+                        detail: "the version being read no longer exists".into(),
+                    });
+                }
                 Err(e) => last = Box::new(e),
             }
         }
