@@ -2,6 +2,7 @@
 //!
 //! The `restorer` binary (`src/main.rs`) only wires these modules together.
 
+pub mod app;
 pub mod cli;
 pub mod decompress;
 pub mod metadata;

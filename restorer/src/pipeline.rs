@@ -1,1 +1,647 @@
-//! TODO: pipeline (issue 4).
+//! Wires the stages: source -> decompress -> parse + transform (one blocking thread per file)
+//! -> bounded channel of record batches -> concurrent writer tasks.
+//!
+//! Parsing never waits for writes except through backpressure: a file's parse thread fills a
+//! channel of `max_async_batches` batches while up to `max_async_batches` batches (across all
+//! files) are in flight. Any error stops every stage; records answered before it stay counted.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use asb_format::{Entity, GlobalItem, MetaLine, ParseError, Parser, ParserOptions, Udf};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::decompress::{self, DecompressError};
+use crate::metadata::{self, MetadataError};
+use crate::source::{self, Location, SourceError, StorageOptions};
+use crate::stats::{Counters, inc};
+use crate::transform::{
+    Decision, NamespaceRule, TransformError, TransformOptions, Transformer, WriteRecord,
+    now_clepoch,
+};
+use crate::writer::globals::{self, GlobalError, IndexDef};
+use crate::writer::{WriteError, Writer};
+
+/// Largest metadata JSON accepted.
+const METADATA_MAX: usize = 1 << 20;
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// `-i`: one file (or `-`).
+    File(Location),
+    /// `-d`: every backup file in a directory or under a prefix.
+    Directory(Location),
+    /// `--backup PREFIX`: `<prefix>.json` then `<prefix>.asb.gz`.
+    Backup(Location),
+}
+
+/// Namespace options as given.
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceOptions {
+    /// `-n SRC[,DST]`.
+    pub namespace: Option<(String, Option<String>)>,
+    /// `--target-namespace DST`.
+    pub target: Option<String>,
+}
+
+/// Everything a run needs besides the writer.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Inputs.
+    pub inputs: Inputs,
+    /// `--metadata`.
+    pub metadata: Option<Location>,
+    /// Object-store settings.
+    pub storage: StorageOptions,
+    /// Namespace options.
+    pub namespace: NamespaceOptions,
+    /// Filters and TTL.
+    pub transform: TransformOptions,
+    /// `--no-records`.
+    pub no_records: bool,
+    /// `--no-indexes`.
+    pub no_indexes: bool,
+    /// `--no-udfs`.
+    pub no_udfs: bool,
+    /// `--indexes-last`.
+    pub indexes_last: bool,
+    /// Files restored at once (`--parallel`).
+    pub parallel: usize,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Batches in flight.
+    pub max_async_batches: usize,
+    /// Records per second (0 = unlimited).
+    pub tps: u32,
+}
+
+/// Why a run failed. Every message names the input and, where it applies, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Opening, listing or reading a source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Decompressing failed (truncated or corrupt data).
+    #[error(transparent)]
+    Decompress(#[from] DecompressError),
+    /// The backup is malformed.
+    #[error("{input}: {error}")]
+    Parse {
+        /// The input.
+        input: String,
+        /// Where and what.
+        error: ParseError,
+    },
+    /// A record or line cannot be restored as asked.
+    #[error("{input}: line {line}: {error}")]
+    Transform {
+        /// The input.
+        input: String,
+        /// Line.
+        line: u64,
+        /// What.
+        error: TransformError,
+    },
+    /// Writing records failed.
+    #[error("{input}: {error}")]
+    Write {
+        /// The input.
+        input: String,
+        /// What.
+        error: WriteError,
+    },
+    /// An index or UDF could not be restored.
+    #[error("{input}: {error}")]
+    Global {
+        /// The input.
+        input: String,
+        /// What.
+        error: GlobalError,
+    },
+    /// The metadata JSON is unusable.
+    #[error("{location}: invalid backup metadata: {error}")]
+    Metadata {
+        /// Where it came from.
+        location: String,
+        /// What.
+        error: MetadataError,
+    },
+    /// No backup files in the directory.
+    #[error("{0}: no backup files found (*.asb, *.asb.gz, *.asb.zst)")]
+    NoFiles(String),
+    /// An internal stage stopped unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where a file's entities go.
+enum Sink {
+    /// `--validate`: count only.
+    Count,
+    /// Restore: decide and batch records, queue globals.
+    Restore(Box<RestoreSink>),
+}
+
+/// Work sent from a parse thread to its dispatcher.
+enum Work {
+    Records(Vec<WriteRecord>),
+    Index(IndexDef),
+    Udf(Udf),
+}
+
+struct RestoreSink {
+    transformer: Transformer,
+    batch: Vec<WriteRecord>,
+    batch_size: usize,
+    tx: mpsc::Sender<Work>,
+    no_records: bool,
+    no_indexes: bool,
+    no_udfs: bool,
+    deferred: Option<Arc<Mutex<Vec<IndexDef>>>>,
+}
+
+/// What the parse loop does after an entity.
+enum Flow {
+    Continue,
+    /// Stop reading this file (`--no-records` at the first record).
+    StopFile,
+    /// The dispatcher is gone (it failed); stop quietly, its error is reported.
+    Stopped,
+}
+
+struct FileCtx<'a> {
+    input: &'a str,
+    counters: &'a Counters,
+}
+
+impl RestoreSink {
+    fn send(&mut self, w: Work) -> Flow {
+        match self.tx.blocking_send(w) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stopped,
+        }
+    }
+
+    fn flush(&mut self) -> Flow {
+        if self.batch.is_empty() {
+            return Flow::Continue;
+        }
+        let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+        self.send(Work::Records(b))
+    }
+
+    fn on_entity(&mut self, e: Entity, line: u64, cx: &FileCtx) -> Result<Flow, PipelineError> {
+        let terr = |error| PipelineError::Transform {
+            input: cx.input.to_string(),
+            line,
+            error,
+        };
+        match e {
+            Entity::Header(_) | Entity::Meta(MetaLine::FirstFile) => Ok(Flow::Continue),
+            Entity::Meta(MetaLine::Namespace(ns)) => {
+                self.transformer.on_meta_namespace(&ns).map_err(terr)?;
+                Ok(Flow::Continue)
+            }
+            Entity::Global(GlobalItem::Udf(u)) => {
+                if self.no_udfs {
+                    return Ok(Flow::Continue);
+                }
+                Ok(self.send(Work::Udf(u)))
+            }
+            Entity::Global(GlobalItem::Index(idx)) => {
+                if self.no_indexes {
+                    return Ok(Flow::Continue);
+                }
+                if !self.transformer.index_wanted(&idx) {
+                    inc(&cx.counters.skipped_indexes);
+                    return Ok(Flow::Continue);
+                }
+                let ns = self.transformer.index_namespace(&idx).map_err(terr)?;
+                let def =
+                    IndexDef::from_backup(&idx, ns).map_err(|error| PipelineError::Global {
+                        input: format!("{}: line {line}", cx.input),
+                        error,
+                    })?;
+                match &self.deferred {
+                    Some(list) => {
+                        list.lock()
+                            .map_err(|_| PipelineError::Internal("index list poisoned".into()))?
+                            .push(def);
+                        Ok(Flow::Continue)
+                    }
+                    None => Ok(self.send(Work::Index(def))),
+                }
+            }
+            Entity::Record(rec) => {
+                if self.no_records {
+                    return Ok(Flow::StopFile);
+                }
+                let d = self.transformer.decide(rec, line).map_err(terr)?;
+                inc(&cx.counters.records);
+                match d {
+                    Decision::Expired => inc(&cx.counters.expired),
+                    Decision::Skipped => inc(&cx.counters.skipped),
+                    Decision::Write(w) => {
+                        self.batch.push(w);
+                        if self.batch.len() >= self.batch_size {
+                            return Ok(self.flush());
+                        }
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+        }
+    }
+}
+
+impl Sink {
+    fn on_entity(&mut self, e: Entity, line: u64, cx: &FileCtx) -> Result<Flow, PipelineError> {
+        match self {
+            Sink::Count => {
+                match e {
+                    Entity::Record(_) => inc(&cx.counters.records),
+                    Entity::Global(GlobalItem::Index(_)) => inc(&cx.counters.indexes),
+                    Entity::Global(GlobalItem::Udf(_)) => inc(&cx.counters.udfs),
+                    _ => {}
+                }
+                Ok(Flow::Continue)
+            }
+            Sink::Restore(s) => s.on_entity(e, line, cx),
+        }
+    }
+
+    fn finish(&mut self) -> Flow {
+        match self {
+            Sink::Count => Flow::Continue,
+            Sink::Restore(s) => s.flush(),
+        }
+    }
+}
+
+/// Parses one decompressed stream on the current (blocking) thread.
+fn parse_stream(
+    input: &str,
+    mut rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    compressed: &std::sync::atomic::AtomicU64,
+    counters: &Counters,
+    mut sink: Sink,
+) -> Result<(), PipelineError> {
+    let cx = FileCtx { input, counters };
+    let mut parser = Parser::new(ParserOptions::default());
+    let perr = |error| PipelineError::Parse {
+        input: input.to_string(),
+        error,
+    };
+    let (mut seen_bytes, mut seen_src) = (0u64, 0u64);
+    let mut account = |parser: &Parser| {
+        let off = parser.offset();
+        counters.bytes.fetch_add(off - seen_bytes, Relaxed);
+        seen_bytes = off;
+        let src = compressed.load(Relaxed);
+        counters
+            .source_bytes
+            .fetch_add(src.saturating_sub(seen_src), Relaxed);
+        seen_src = seen_src.max(src);
+    };
+    let drain = |parser: &mut Parser, sink: &mut Sink| -> Result<Flow, PipelineError> {
+        loop {
+            let line = parser.line();
+            match parser.next_entity().map_err(perr)? {
+                None => return Ok(Flow::Continue),
+                Some(e) => match sink.on_entity(e, line, &cx)? {
+                    Flow::Continue => {}
+                    other => return Ok(other),
+                },
+            }
+        }
+    };
+    while let Some(chunk) = rx.blocking_recv() {
+        parser.push(chunk?);
+        let flow = drain(&mut parser, &mut sink)?;
+        account(&parser);
+        match flow {
+            Flow::Continue => {}
+            Flow::StopFile => return finish_sink(&mut sink),
+            Flow::Stopped => return Ok(()),
+        }
+    }
+    parser.finish().map_err(perr)?;
+    let flow = drain(&mut parser, &mut sink)?;
+    account(&parser);
+    match flow {
+        Flow::Stopped => Ok(()),
+        _ => finish_sink(&mut sink),
+    }
+}
+
+fn finish_sink(sink: &mut Sink) -> Result<(), PipelineError> {
+    sink.finish();
+    Ok(())
+}
+
+/// Shared state of a restore run.
+#[derive(Clone)]
+pub struct RestoreCtx {
+    writer: Writer,
+    in_flight: Arc<Semaphore>,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+/// `--tps`: spaces out batches so that at most `tps` records per second are sent.
+#[derive(Debug)]
+pub struct RateLimiter {
+    start: Instant,
+    per_sec: f64,
+    sent: Mutex<u64>,
+}
+
+impl RateLimiter {
+    /// A limiter of `tps` records per second.
+    pub fn new(tps: u32) -> Self {
+        RateLimiter {
+            start: Instant::now(),
+            per_sec: f64::from(tps.max(1)),
+            sent: Mutex::new(0),
+        }
+    }
+
+    /// When `n` more records may go (the instant at which the budget covers them).
+    pub fn reserve(&self, n: usize) -> Instant {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let due = self.start + Duration::from_secs_f64(*sent as f64 / self.per_sec);
+        *sent += n as u64;
+        due
+    }
+}
+
+async fn dispatch(
+    input: String,
+    mut rx: mpsc::Receiver<Work>,
+    ctx: RestoreCtx,
+) -> Result<(), PipelineError> {
+    let counters = ctx.writer.counters();
+    let mut tasks: JoinSet<Result<(), WriteError>> = JoinSet::new();
+    let mut result = Ok(());
+    let gerr = |error| PipelineError::Global {
+        input: input.clone(),
+        error,
+    };
+    while let Some(work) = rx.recv().await {
+        // Reap finished writes early so an error stops the file quickly.
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = flatten(done) {
+                result = Err(e);
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+        match work {
+            Work::Records(batch) => {
+                if let Some(l) = &ctx.limiter {
+                    tokio::time::sleep_until(l.reserve(batch.len()).into()).await;
+                }
+                let permit = ctx
+                    .in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| PipelineError::Internal("writer semaphore closed".into()))?;
+                let writer = ctx.writer.clone();
+                tasks.spawn(async move {
+                    let r = writer.write(batch).await;
+                    drop(permit);
+                    r
+                });
+            }
+            Work::Index(def) => {
+                if let Err(e) = globals::restore_index(ctx.writer.client(), &def, &counters).await {
+                    result = Err(gerr(e));
+                    break;
+                }
+            }
+            Work::Udf(u) => {
+                if let Err(e) = globals::restore_udf(ctx.writer.client(), &u, &counters).await {
+                    result = Err(gerr(e));
+                    break;
+                }
+            }
+        }
+    }
+    drop(rx);
+    // Let writes already sent finish, so their answers are counted.
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = flatten(done)
+            && result.is_ok()
+        {
+            result = Err(e);
+        }
+    }
+    result.map_err(|e| match e {
+        PipelineError::Write { error, .. } => PipelineError::Write { input, error },
+        other => other,
+    })
+}
+
+fn flatten(r: Result<Result<(), WriteError>, tokio::task::JoinError>) -> Result<(), PipelineError> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(PipelineError::Write {
+            input: String::new(),
+            error,
+        }),
+        Err(e) => Err(PipelineError::Internal(format!("writer task failed: {e}"))),
+    }
+}
+
+/// Per-file settings derived once per run.
+#[derive(Clone)]
+struct FilePlan {
+    rule: NamespaceRule,
+    transform: Arc<TransformOptions>,
+    cfg: Arc<Config>,
+    deferred: Option<Arc<Mutex<Vec<IndexDef>>>>,
+}
+
+async fn run_file(
+    loc: Location,
+    plan: FilePlan,
+    counters: Arc<Counters>,
+    restore: Option<RestoreCtx>,
+) -> Result<(), PipelineError> {
+    let input = source::open(&loc, &plan.cfg.storage).await?;
+    let name = input.name.clone();
+    match input.size {
+        Some(s) => {
+            counters.source_total.fetch_add(s, Relaxed);
+        }
+        None => counters.size_unknown.store(true, Relaxed),
+    }
+    tracing::info!(input = %name, "reading backup file");
+    let dec = decompress::spawn(input);
+    let compressed = dec.compressed_bytes_read.clone();
+    let (sink, dispatcher) = match restore {
+        None => (Sink::Count, None),
+        Some(ctx) => {
+            let cap = plan.cfg.max_async_batches.max(2);
+            let (tx, rx) = mpsc::channel(cap);
+            let sink = RestoreSink {
+                transformer: Transformer::new(
+                    plan.rule.clone(),
+                    plan.transform.clone(),
+                    now_clepoch(),
+                ),
+                batch: Vec::with_capacity(plan.cfg.batch_size),
+                batch_size: plan.cfg.batch_size,
+                tx,
+                no_records: plan.cfg.no_records,
+                no_indexes: plan.cfg.no_indexes,
+                no_udfs: plan.cfg.no_udfs,
+                deferred: plan.deferred.clone(),
+            };
+            let d = tokio::spawn(dispatch(name.clone(), rx, ctx));
+            (Sink::Restore(Box::new(sink)), Some(d))
+        }
+    };
+    let parse = tokio::task::spawn_blocking({
+        let counters = counters.clone();
+        let name = name.clone();
+        move || parse_stream(&name, dec.rx, &compressed, &counters, sink)
+    });
+    let parsed = parse
+        .await
+        .map_err(|e| PipelineError::Internal(format!("parse thread failed: {e}")))?;
+    let written = match dispatcher {
+        Some(d) => d
+            .await
+            .map_err(|e| PipelineError::Internal(format!("dispatcher failed: {e}")))?,
+        None => Ok(()),
+    };
+    // A write error explains a parse stop; otherwise report the parse error first.
+    match (parsed, written) {
+        (_, Err(w)) => Err(w),
+        (Err(p), Ok(())) => Err(p),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+async fn read_metadata(
+    loc: &Location,
+    storage: &StorageOptions,
+) -> Result<Option<String>, PipelineError> {
+    let json = source::read_small(loc, storage, METADATA_MAX).await?;
+    let meta = metadata::parse(&json).map_err(|error| PipelineError::Metadata {
+        location: loc.to_string(),
+        error,
+    })?;
+    Ok(meta.namespace)
+}
+
+/// Resolves the inputs and the namespace rule (reading metadata when needed).
+async fn plan(cfg: &Config) -> Result<(Vec<Location>, NamespaceRule), PipelineError> {
+    let (files, meta_loc) = match &cfg.inputs {
+        Inputs::File(l) => (vec![l.clone()], cfg.metadata.clone()),
+        Inputs::Directory(d) => {
+            let files = source::list_backups(d, &cfg.storage).await?;
+            if files.is_empty() {
+                return Err(PipelineError::NoFiles(d.to_string()));
+            }
+            (files, cfg.metadata.clone())
+        }
+        Inputs::Backup(p) => (
+            vec![p.with_suffix(".asb.gz")],
+            Some(
+                cfg.metadata
+                    .clone()
+                    .unwrap_or_else(|| p.with_suffix(".json")),
+            ),
+        ),
+    };
+    let meta_ns = match &meta_loc {
+        Some(l) => read_metadata(l, &cfg.storage).await?,
+        None => None,
+    };
+    let rule = match (&cfg.namespace.namespace, &cfg.namespace.target) {
+        (Some((src, None)), _) => NamespaceRule::Require(src.clone()),
+        (Some((src, Some(dst))), _) => NamespaceRule::Rename {
+            src: src.clone(),
+            dst: dst.clone(),
+        },
+        (None, Some(dst)) => match meta_ns {
+            Some(src) => NamespaceRule::Rename {
+                src,
+                dst: dst.clone(),
+            },
+            None => NamespaceRule::RenameFromFile { dst: dst.clone() },
+        },
+        (None, None) => NamespaceRule::Keep,
+    };
+    Ok((files, rule))
+}
+
+/// Parses every input and counts (`--validate`); no cluster needed.
+pub async fn validate(cfg: Config, counters: Arc<Counters>) -> Result<(), PipelineError> {
+    run_all(cfg, counters, None).await
+}
+
+/// Restores every input through `writer`.
+pub async fn restore(
+    cfg: Config,
+    counters: Arc<Counters>,
+    writer: Writer,
+) -> Result<(), PipelineError> {
+    let ctx = RestoreCtx {
+        in_flight: Arc::new(Semaphore::new(cfg.max_async_batches.max(1))),
+        limiter: (cfg.tps > 0).then(|| Arc::new(RateLimiter::new(cfg.tps))),
+        writer,
+    };
+    run_all(cfg, counters, Some(ctx)).await
+}
+
+async fn run_all(
+    cfg: Config,
+    counters: Arc<Counters>,
+    restore: Option<RestoreCtx>,
+) -> Result<(), PipelineError> {
+    let (files, rule) = plan(&cfg).await?;
+    let deferred =
+        (cfg.indexes_last && restore.is_some()).then(|| Arc::new(Mutex::new(Vec::new())));
+    let parallel = cfg.parallel.clamp(1, files.len().max(1));
+    let fp = FilePlan {
+        rule,
+        transform: Arc::new(cfg.transform.clone()),
+        cfg: Arc::new(cfg),
+        deferred: deferred.clone(),
+    };
+    futures::stream::iter(files.into_iter().map(Ok))
+        .try_for_each_concurrent(parallel, |loc| {
+            run_file(loc, fp.clone(), counters.clone(), restore.clone())
+        })
+        .await?;
+    if let (Some(list), Some(ctx)) = (deferred, &restore) {
+        let defs = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
+        for def in defs {
+            globals::restore_index(ctx.writer.client(), &def, &counters)
+                .await
+                .map_err(|error| PipelineError::Global {
+                    input: "--indexes-last".into(),
+                    error,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses `--bin-list` / `--set-list` items into the lookup sets the transform uses.
+pub fn name_set(items: &[String]) -> HashSet<Bytes> {
+    items
+        .iter()
+        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+        .collect()
+}

@@ -1,0 +1,196 @@
+//! The restorer's top level: command line -> run -> summary, termination message, exit status.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cli::{self, Cli, LogFormat, TERMINATION_LOG};
+use crate::pipeline::{self, Config, Inputs, NamespaceOptions};
+use crate::report::{self, TerminationMessage};
+use crate::source::{Location, StorageOptions};
+use crate::stats::{self, Counters};
+use crate::transform::TransformOptions;
+use crate::writer::client::{self, ConnectOptions};
+use crate::writer::{Mode, WriteOptions, Writer};
+
+/// Batch size with batch writes (asrestore's default).
+const BATCH_SIZE_BATCH: usize = 128;
+/// Batch size with single puts (asrestore's default).
+const BATCH_SIZE_SINGLE: usize = 16;
+
+fn location(s: &str) -> anyhow::Result<Location> {
+    s.parse::<Location>()
+        .map_err(|e: crate::source::SourceError| anyhow::anyhow!(e))
+}
+
+/// Builds the run configuration from the command line.
+pub fn config(c: &Cli, batch_mode: bool) -> anyhow::Result<Config> {
+    let inputs = match (&c.input, &c.directory, &c.backup) {
+        (Some(i), _, _) => Inputs::File(location(i)?),
+        (_, Some(d), _) => Inputs::Directory(location(d)?),
+        (_, _, Some(b)) => Inputs::Backup(location(b)?),
+        _ => anyhow::bail!("one of -i, -d or --backup is required"),
+    };
+    let namespace = NamespaceOptions {
+        namespace: c
+            .namespace
+            .as_deref()
+            .map(cli::parse_namespace_option)
+            .transpose()?,
+        target: c.target_namespace.clone(),
+    };
+    let transform = TransformOptions {
+        bin_list: c
+            .bin_list
+            .as_deref()
+            .map(|s| cli::parse_list("--bin-list", s, 15))
+            .transpose()?
+            .map(|v| pipeline::name_set(&v)),
+        set_list: c
+            .set_list
+            .as_deref()
+            .map(|s| cli::parse_list("--set-list", s, 63))
+            .transpose()?
+            .map(|v| pipeline::name_set(&v)),
+        extra_ttl: c.extra_ttl,
+    };
+    let default_batch = if batch_mode {
+        BATCH_SIZE_BATCH
+    } else {
+        BATCH_SIZE_SINGLE
+    };
+    Ok(Config {
+        inputs,
+        metadata: c.metadata.as_deref().map(location).transpose()?,
+        storage: StorageOptions {
+            endpoint: c.storage_endpoint.clone(),
+            ..Default::default()
+        },
+        namespace,
+        transform,
+        no_records: c.no_records,
+        no_indexes: c.no_indexes,
+        no_udfs: c.no_udfs,
+        indexes_last: c.indexes_last,
+        parallel: c.parallel as usize,
+        batch_size: c.batch_size.map_or(default_batch, |b| b as usize),
+        max_async_batches: c.max_async_batches as usize,
+        tps: c.tps,
+    })
+}
+
+fn connect_options(c: &Cli) -> ConnectOptions {
+    ConnectOptions {
+        hosts: c.host.clone(),
+        port: c.port,
+        user: c.user.clone(),
+        password: c.password.clone(),
+        tls: c.tls_enable,
+        tls_name: c.tls_name.clone(),
+        tls_cafile: c.tls_cafile.clone(),
+        timeout: c.timeout,
+        max_conns_per_node: 0,
+    }
+}
+
+fn write_options(c: &Cli) -> WriteOptions {
+    WriteOptions {
+        unique: c.unique,
+        replace: c.replace,
+        no_generation: c.no_generation,
+        ignore_record_error: c.ignore_record_error,
+        socket_timeout: c.socket_timeout,
+        total_timeout: if c.total_timeout == 0 {
+            c.timeout
+        } else {
+            c.total_timeout
+        },
+        max_retries: c.max_retries,
+        retry_scale: std::time::Duration::from_micros(c.retry_scale_factor),
+    }
+}
+
+async fn restore(c: &Cli, counters: Arc<Counters>) -> anyhow::Result<()> {
+    if c.validate {
+        let cfg = config(c, true)?;
+        return Ok(pipeline::validate(cfg, counters).await?);
+    }
+    // Check the inputs and options before connecting.
+    config(c, true)?;
+    let client = client::connect(&connect_options(c)).await?;
+    let batch = !c.disable_batch_writes && client::supports_batch_writes(&client).await;
+    let mode = if batch { Mode::Batch } else { Mode::Single };
+    tracing::info!(mode = ?mode, "connected to the cluster");
+    let cfg = config(c, batch)?;
+    let writer = Writer::new(client.clone(), mode, write_options(c), counters.clone());
+    let result = pipeline::restore(cfg, counters, writer).await;
+    let _ = client.close().await;
+    Ok(result?)
+}
+
+/// Runs the restorer; returns the process exit status (0 success, 1 failure).
+pub async fn run(c: Cli) -> i32 {
+    let counters = Arc::new(Counters::default());
+    let start = Instant::now();
+    let what = if c.validate { "validation" } else { "restore" };
+    tracing::info!("{what} is starting");
+    let bar = c.log_format == LogFormat::Text && std::io::stderr().is_terminal();
+    let progress = stats::spawn_progress(counters.clone(), start, bar);
+    let result = restore(&c, counters.clone()).await;
+    progress.abort();
+    let s = counters.snapshot();
+    let error = match &result {
+        Ok(()) if s.unaccounted() > 0 && !c.validate && !c.no_records => Some(format!(
+            "{} record(s) were read but never answered by the cluster",
+            s.unaccounted()
+        )),
+        Ok(()) => None,
+        Err(e) => Some(format!("{e:#}")),
+    };
+    tracing::info!("{}", s.totals_line(start.elapsed()));
+    if !c.validate {
+        tracing::info!("{}", s.summary_line());
+        if s.ignored > 0 {
+            tracing::warn!("{} record(s) ignored after record errors", s.ignored);
+        }
+        if s.skipped_indexes > 0 {
+            tracing::info!(
+                "Skipped {} index(es) with unwanted set(s)",
+                s.skipped_indexes
+            );
+        }
+        if s.matched_indexes > 0 {
+            tracing::info!("Skipped {} matched index(es)", s.matched_indexes);
+        }
+        if s.mismatched_indexes > 0 {
+            tracing::error!("Skipped {} mismatched index(es)", s.mismatched_indexes);
+        }
+    }
+    let (explicit, path) = match &c.termination_log {
+        Some(p) => (true, p.clone()),
+        None => (false, PathBuf::from(TERMINATION_LOG)),
+    };
+    if !c.validate
+        && let Err(e) = report::write_termination_message(
+            &path,
+            explicit,
+            &TerminationMessage::new(&s, error.clone()),
+        )
+    {
+        tracing::warn!(
+            "cannot write the termination message to {}: {e}",
+            path.display()
+        );
+    }
+    match error {
+        None => {
+            tracing::info!("{what} is complete");
+            0
+        }
+        Some(e) => {
+            tracing::error!("{what} failed: {e}");
+            1
+        }
+    }
+}
