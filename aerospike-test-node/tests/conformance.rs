@@ -39,97 +39,77 @@ fn bins_of(rec: &aerospike::Record) -> Vec<(String, Value)> {
     v
 }
 
+/// Puts `bins` with `action`; returns the server's answer.
+async fn put_with(
+    c: &aerospike::Client,
+    action: RecordExistsAction,
+    k: &Key,
+    bins: &[(&str, i64)],
+) -> aerospike::Result<()> {
+    let bins: Vec<Bin> = bins
+        .iter()
+        .map(|(n, v)| Bin::new(*n, Value::from(*v)))
+        .collect();
+    c.put(&wp(action), k, &bins).await
+}
+
+/// All bins of `k` (sorted by name) and its generation.
+async fn read_back(c: &aerospike::Client, k: &Key) -> (Vec<(String, Value)>, u32) {
+    let rec = c.get(&ReadPolicy::default(), k, Bins::All).await.unwrap();
+    (bins_of(&rec), rec.generation)
+}
+
+fn expect(bins: &[(&str, i64)], generation: u32) -> (Vec<(String, Value)>, u32) {
+    let bins = bins
+        .iter()
+        .map(|(n, v)| (n.to_string(), Value::from(*v)))
+        .collect();
+    (bins, generation)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_exists_actions() {
+    use RecordExistsAction::*;
     let t = target().await;
     let c = connect(&t.hosts()).await;
     let set = unique_set("exists");
     let k = key(&set, "k");
-    let rp = ReadPolicy::default();
 
-    c.put(
-        &WritePolicy::default(),
-        &k,
-        &[Bin::new("a", 1.into()), Bin::new("b", 2.into())],
-    )
-    .await
-    .unwrap();
-    c.put(
-        &wp(RecordExistsAction::Update),
-        &k,
-        &[Bin::new("b", 3.into()), Bin::new("c", 4.into())],
-    )
-    .await
-    .unwrap();
-    let rec = c.get(&rp, &k, Bins::All).await.unwrap();
+    put_with(&c, Update, &k, &[("a", 1), ("b", 2)])
+        .await
+        .unwrap();
+    put_with(&c, Update, &k, &[("b", 3), ("c", 4)])
+        .await
+        .unwrap();
     assert_eq!(
-        bins_of(&rec),
-        vec![
-            ("a".into(), 1.into()),
-            ("b".into(), 3.into()),
-            ("c".into(), 4.into())
-        ]
+        read_back(&c, &k).await,
+        expect(&[("a", 1), ("b", 3), ("c", 4)], 2)
     );
-    assert_eq!(rec.generation, 2);
 
-    c.put(
-        &wp(RecordExistsAction::Replace),
-        &k,
-        &[Bin::new("d", 5.into())],
-    )
-    .await
-    .unwrap();
-    let rec = c.get(&rp, &k, Bins::All).await.unwrap();
-    assert_eq!(bins_of(&rec), vec![("d".into(), 5.into())]);
-    assert_eq!(rec.generation, 3);
+    put_with(&c, Replace, &k, &[("d", 5)]).await.unwrap();
+    assert_eq!(read_back(&c, &k).await, expect(&[("d", 5)], 3));
 
     assert_code(
-        c.put(
-            &wp(RecordExistsAction::CreateOnly),
-            &k,
-            &[Bin::new("e", 6.into())],
-        )
-        .await,
+        put_with(&c, CreateOnly, &k, &[("e", 6)]).await,
         ResultCode::KeyExistsError,
     );
     let fresh = key(&set, "fresh");
-    c.put(
-        &wp(RecordExistsAction::CreateOnly),
-        &fresh,
-        &[Bin::new("e", 6.into())],
-    )
-    .await
-    .unwrap();
+    put_with(&c, CreateOnly, &fresh, &[("e", 6)]).await.unwrap();
+    assert_eq!(read_back(&c, &fresh).await, expect(&[("e", 6)], 1));
 
     let missing = key(&set, "missing");
-    assert_code(
-        c.put(
-            &wp(RecordExistsAction::UpdateOnly),
-            &missing,
-            &[Bin::new("x", 1.into())],
-        )
-        .await,
-        ResultCode::KeyNotFoundError,
-    );
-    assert_code(
-        c.put(
-            &wp(RecordExistsAction::ReplaceOnly),
-            &missing,
-            &[Bin::new("x", 1.into())],
-        )
-        .await,
-        ResultCode::KeyNotFoundError,
-    );
-    c.put(
-        &wp(RecordExistsAction::ReplaceOnly),
-        &k,
-        &[Bin::new("f", 7.into())],
-    )
-    .await
-    .unwrap();
-    let rec = c.get(&rp, &k, Bins::All).await.unwrap();
-    assert_eq!(bins_of(&rec), vec![("f".into(), 7.into())]);
-    assert!(!c.exists(&rp, &missing).await.unwrap());
+    for action in [UpdateOnly, ReplaceOnly] {
+        assert_code(
+            put_with(&c, action, &missing, &[("x", 1)]).await,
+            ResultCode::KeyNotFoundError,
+        );
+    }
+    assert!(!c.exists(&ReadPolicy::default(), &missing).await.unwrap());
+
+    put_with(&c, UpdateOnly, &k, &[("g", 8)]).await.unwrap();
+    assert_eq!(read_back(&c, &k).await, expect(&[("d", 5), ("g", 8)], 4));
+    put_with(&c, ReplaceOnly, &k, &[("f", 7)]).await.unwrap();
+    assert_eq!(read_back(&c, &k).await, expect(&[("f", 7)], 5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,48 +125,27 @@ async fn generation_policies() {
         ..WritePolicy::default()
     };
 
-    // GT on a missing record creates it, whatever the generation.
-    c.put(&gen_wp(GenerationPolicy::ExpectGenGreater, 7), &k, &bin)
-        .await
-        .unwrap();
-    c.put(&WritePolicy::default(), &k, &bin).await.unwrap();
-    assert_eq!(
-        c.get(&ReadPolicy::default(), &k, Bins::None)
-            .await
-            .unwrap()
-            .generation,
-        2
-    );
-
-    assert_code(
-        c.put(&gen_wp(GenerationPolicy::ExpectGenEqual, 1), &k, &bin)
-            .await,
-        ResultCode::GenerationError,
-    );
-    c.put(&gen_wp(GenerationPolicy::ExpectGenEqual, 2), &k, &bin)
-        .await
-        .unwrap();
-    // stored generation is 3 now: GT needs strictly more
-    assert_code(
-        c.put(&gen_wp(GenerationPolicy::ExpectGenGreater, 3), &k, &bin)
-            .await,
-        ResultCode::GenerationError,
-    );
-    assert_code(
-        c.put(&gen_wp(GenerationPolicy::ExpectGenGreater, 2), &k, &bin)
-            .await,
-        ResultCode::GenerationError,
-    );
-    c.put(&gen_wp(GenerationPolicy::ExpectGenGreater, 4), &k, &bin)
-        .await
-        .unwrap();
-    assert_eq!(
-        c.get(&ReadPolicy::default(), &k, Bins::None)
-            .await
-            .unwrap()
-            .generation,
-        4
-    );
+    use GenerationPolicy::{ExpectGenEqual as Eq, ExpectGenGreater as Gt, None as Ignore};
+    // (policy, generation sent, expected answer, stored generation afterwards)
+    let steps = [
+        (Gt, 7, None, 1), // GT on a missing record creates it, whatever the generation
+        (Ignore, 0, None, 2),
+        (Eq, 1, Some(ResultCode::GenerationError), 2),
+        (Eq, 2, None, 3),
+        (Gt, 3, Some(ResultCode::GenerationError), 3), // GT needs strictly more
+        (Gt, 2, Some(ResultCode::GenerationError), 3),
+        (Gt, 4, None, 4),
+    ];
+    for (i, (policy, generation, want, stored)) in steps.into_iter().enumerate() {
+        let r = c.put(&gen_wp(policy, generation), &k, &bin).await;
+        assert_eq!(
+            r.map_err(|e| common::code(&e)),
+            want.map_or(Ok(()), |w| Err(Some(w))),
+            "step {i}"
+        );
+        let rec = c.get(&ReadPolicy::default(), &k, Bins::None).await.unwrap();
+        assert_eq!(rec.generation, stored, "step {i}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,42 +159,23 @@ async fn ttl_rules() {
         ..WritePolicy::default()
     };
     let rp = ReadPolicy::default();
+    // Writes with `e` and answers the TTL the server reports.
+    let put_ttl = |k: Key, e| {
+        let (c, bin) = (c.clone(), bin.clone());
+        async move {
+            c.put(&ttl_wp(e), &k, &bin).await.unwrap();
+            let rec = c.get(&ReadPolicy::default(), &k, Bins::None).await.unwrap();
+            rec.time_to_live()
+        }
+    };
 
     let k = key(&set, "seconds");
-    c.put(&ttl_wp(Expiration::Seconds(1000)), &k, &bin)
-        .await
-        .unwrap();
-    let ttl = c
-        .get(&rp, &k, Bins::None)
-        .await
-        .unwrap()
-        .time_to_live()
-        .unwrap();
-    assert!(
-        ttl <= Duration::from_secs(1000) && ttl >= Duration::from_secs(990),
-        "{ttl:?}"
-    );
-
+    let ttl = put_ttl(k.clone(), Expiration::Seconds(1000)).await.unwrap();
+    assert!((990..=1000).contains(&ttl.as_secs()), "{ttl:?}");
     // DontUpdate keeps the expiry of an existing record.
-    c.put(&ttl_wp(Expiration::DontUpdate), &k, &bin)
-        .await
-        .unwrap();
-    let ttl = c
-        .get(&rp, &k, Bins::None)
-        .await
-        .unwrap()
-        .time_to_live()
-        .unwrap();
-    assert!(ttl >= Duration::from_secs(990), "{ttl:?}");
-
-    let never = key(&set, "never");
-    c.put(&ttl_wp(Expiration::Never), &never, &bin)
-        .await
-        .unwrap();
-    assert_eq!(
-        c.get(&rp, &never, Bins::None).await.unwrap().time_to_live(),
-        None
-    );
+    let ttl = put_ttl(k, Expiration::DontUpdate).await.unwrap();
+    assert!(ttl.as_secs() >= 990, "{ttl:?}");
+    assert_eq!(put_ttl(key(&set, "never"), Expiration::Never).await, None);
 
     let ten_years = 315_360_000;
     c.put(
@@ -594,8 +534,8 @@ async fn secondary_index_lifecycle() {
     let set = unique_set("sidx");
     let name = format!("idx_{set}");
     let ap = AdminPolicy::default();
-    let task = c
-        .create_index_on_bin(
+    let create = || {
+        c.create_index_on_bin(
             &ap,
             NS,
             &set,
@@ -605,8 +545,8 @@ async fn secondary_index_lifecycle() {
             CollectionIndexType::Default,
             None,
         )
-        .await
-        .unwrap();
+    };
+    let task = create().await.unwrap();
     task.wait_till_complete(Some(Duration::from_secs(30)))
         .await
         .unwrap();
@@ -620,19 +560,7 @@ async fn secondary_index_lifecycle() {
     assert!(entry.contains("bin=n:"), "{entry}");
     assert!(entry.to_lowercase().contains("type=numeric"), "{entry}");
     // creating it again fails
-    let again = c
-        .create_index_on_bin(
-            &ap,
-            NS,
-            &set,
-            "n",
-            &name,
-            IndexType::Numeric,
-            CollectionIndexType::Default,
-            None,
-        )
-        .await;
-    assert!(again.is_err());
+    assert!(create().await.is_err());
     let task = c.drop_index(&ap, NS, &set, &name).await.unwrap();
     task.wait_till_complete(Some(Duration::from_secs(30)))
         .await
