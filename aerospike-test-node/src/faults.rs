@@ -5,7 +5,7 @@
 //! numbered cluster-wide from 1, counted from the moment a rule is added.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::store::lock;
@@ -71,6 +71,9 @@ pub struct Faults {
     rules: Mutex<Vec<Armed>>,
     requests: AtomicU64,
     injected: AtomicU64,
+    /// Per-record answers: (digest, result code).
+    records: Mutex<Vec<([u8; 20], u8)>>,
+    any_record_rule: AtomicBool,
 }
 
 impl Faults {
@@ -116,9 +119,36 @@ impl Faults {
         });
     }
 
-    /// Removes every rule.
+    /// Answers every command on the record `digest` (alone, or as a row of a batch) with
+    /// result code `code` without applying it, until [`clear`](Self::clear). Other records of
+    /// the same batch are handled normally.
+    pub fn fail_record(&self, digest: [u8; 20], code: u8) {
+        let mut records = lock(&self.records);
+        records.retain(|(d, _)| *d != digest);
+        records.push((digest, code));
+        self.any_record_rule.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes every rule, per-record ones included.
     pub fn clear(&self) {
         lock(&self.rules).clear();
+        lock(&self.records).clear();
+        self.any_record_rule.store(false, Ordering::SeqCst);
+    }
+
+    /// The code a per-record rule answers for `digest`, if any.
+    pub(crate) fn record_code(&self, digest: &[u8; 20]) -> Option<u8> {
+        if !self.any_record_rule.load(Ordering::Relaxed) {
+            return None;
+        }
+        let code = lock(&self.records)
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, c)| *c);
+        if code.is_some() {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+        }
+        code
     }
 
     /// Data requests received so far by the whole cluster.
@@ -189,6 +219,19 @@ mod tests {
         assert_eq!(f.on_request(1).answer, None);
         assert_eq!(f.injected(), 3);
         assert_eq!(f.requests(), 7);
+    }
+
+    #[test]
+    fn record_rules_match_one_digest() {
+        let f = Faults::default();
+        assert_eq!(f.record_code(&[1; 20]), None);
+        f.fail_record([1; 20], 22);
+        f.fail_record([1; 20], 13);
+        assert_eq!(f.record_code(&[1; 20]), Some(13));
+        assert_eq!(f.record_code(&[2; 20]), None);
+        assert_eq!(f.injected(), 1);
+        f.clear();
+        assert_eq!(f.record_code(&[1; 20]), None);
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub(crate) fn handle(
     let Some(digest) = fields.digest else {
         return put_simple_response(out, rc::PARAMETER, 0, 0);
     };
+    if let Some(code) = shared.faults.record_code(&digest) {
+        return put_simple_response(out, code, 0, 0);
+    }
     if fields.filter {
         return put_simple_response(out, rc::UNSUPPORTED_FEATURE, 0, 0);
     }
@@ -184,12 +187,15 @@ fn batch_rows(
         } else if !have_template {
             return Err(Truncated);
         }
-        let outcome = match forced {
-            Some(code) => Outcome {
-                rc: code,
-                generation: 0,
-                void_time: 0,
-            },
+        let outcome = match forced.or_else(|| shared.faults.record_code(&digest)) {
+            Some(code) => {
+                scratch.bins.clear();
+                Outcome {
+                    rc: code,
+                    generation: 0,
+                    void_time: 0,
+                }
+            }
             None => row_outcome(shared, &t, &digest, &scratch.ops, &mut scratch.bins),
         };
         put_record(out, 0, &outcome, index, &scratch.bins);

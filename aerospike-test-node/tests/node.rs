@@ -228,6 +228,24 @@ async fn injected_result_codes() {
         ]
     );
     assert_eq!(tc.record_count("test", Some(&set)), 4);
+
+    // Per-record answers: only the named records fail, in a batch and alone.
+    let set = unique_set("perrecord");
+    tc.faults().fail_record(key_digest(&set, 3), 22);
+    tc.faults().fail_record(key_digest(&set, 5), 13);
+    let ops = batch_put(&c, &set, 0..8).await;
+    let codes: Vec<_> = ops.iter().map(|o| o.result_code()).collect();
+    let mut want = vec![Some(ResultCode::Ok); 8];
+    want[3] = Some(ResultCode::FailForbidden);
+    want[5] = Some(ResultCode::RecordTooBig);
+    assert_eq!(codes, want);
+    assert_code(
+        c.put(&no_retry(), &key(&set, 3), &bin).await,
+        ResultCode::FailForbidden,
+    );
+    assert_eq!(tc.record_count("test", Some(&set)), 6);
+    tc.faults().clear();
+    c.put(&no_retry(), &key(&set, 3), &bin).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
