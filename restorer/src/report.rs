@@ -1,7 +1,7 @@
 //! Log output (`--log-format text|logfmt|json`) and the Job's termination message (DESIGN §4).
 
 use std::fmt;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -23,7 +23,10 @@ pub fn init_logging(format: LogFormat, verbose: bool) {
             "info,aerospike=warn,aerospike_core=warn"
         })
     });
-    let builder = tfmt().with_writer(std::io::stderr).with_env_filter(filter);
+    let builder = tfmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().with_current_span(false).try_init(),

@@ -41,15 +41,20 @@ fn permanent_server_code(code: u8) -> bool {
     )
 }
 
-/// Classifies one record's result code.
+/// Per-record codes of a transient condition (timeout, cluster change, partition unavailable,
+/// busy key, device overload). asrestore aborts on these inside a batch; this restorer writes
+/// just those records again (counted as retries), which loses and repeats nothing.
+const TRANSIENT_RECORD: &[u8] = &[7, 9, 11, 14, 18];
+
+/// Classifies one record's result code (a batch row, or a single put's answer).
 pub fn classify_record(code: u8) -> RecordOutcome {
     match code {
         0 => RecordOutcome::Inserted,
         3 => RecordOutcome::Fresher,
         5 => RecordOutcome::Existed,
         c if IGNORABLE.contains(&c) => RecordOutcome::Ignored,
-        c if permanent_server_code(c) || c == 1 => RecordOutcome::Fatal,
-        _ => RecordOutcome::Retry,
+        c if TRANSIENT_RECORD.contains(&c) => RecordOutcome::Retry,
+        _ => RecordOutcome::Fatal,
     }
 }
 
@@ -105,7 +110,7 @@ mod tests {
         for c in [13, 19, 21, 10, 22, 12, 17] {
             assert_eq!(classify_record(c), RecordOutcome::Ignored, "{c}");
         }
-        for c in [1, 4, 8, 20, 160] {
+        for c in [1, 2, 4, 8, 20, 160] {
             assert_eq!(classify_record(c), RecordOutcome::Fatal, "{c}");
         }
         for c in [9, 14, 18, 7] {

@@ -1,0 +1,282 @@
+//! Support for the restorer's end-to-end tests: building `.asb` text, running the `restorer`
+//! binary, reading its termination message, and reading records back through the client.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aerospike::{Bins, Client, ClientPolicy, Key, ReadPolicy, Record};
+use base64::Engine as _;
+use serde_json::Value as Json;
+
+/// Seconds from the Unix epoch to 2010-01-01.
+pub const CITRUSLEAF_EPOCH: u64 = 1_262_304_000;
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = SEQ.fetch_add(1, Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("rcore-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// A set name unique to this test run.
+pub fn unique_set(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{tag}{}{}",
+        SEQ.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
+}
+
+/// Seconds since 2010-01-01 now.
+pub fn now_clepoch() -> u32 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - CITRUSLEAF_EPOCH) as u32
+}
+
+/// One record of a generated backup.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    /// Namespace.
+    pub ns: String,
+    /// Set.
+    pub set: Option<String>,
+    /// Digest.
+    pub digest: [u8; 20],
+    /// `+ k S` key.
+    pub key: Option<String>,
+    /// Generation.
+    pub generation: u16,
+    /// Void time.
+    pub void_time: u32,
+    /// Bin lines without the leading `- ` (e.g. `I a 1`).
+    pub bins: Vec<String>,
+}
+
+/// A digest unique to (tag, i).
+pub fn digest(tag: &str, i: u32) -> [u8; 20] {
+    let mut d = [0u8; 20];
+    let h = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    d[..8].copy_from_slice(&h.to_be_bytes());
+    d[8..12].copy_from_slice(&i.to_be_bytes());
+    d[19] = 0x5a;
+    d
+}
+
+impl Rec {
+    /// A record with an int bin `i` = index and a string bin `s`.
+    pub fn simple(ns: &str, set: &str, tag: &str, i: u32) -> Rec {
+        Rec {
+            ns: ns.into(),
+            set: Some(set.into()),
+            digest: digest(tag, i),
+            key: None,
+            generation: 1,
+            void_time: 0,
+            bins: vec![
+                format!("I i {i}"),
+                format!("S s {} v{i}", format!("v{i}").len()),
+            ],
+        }
+    }
+
+    /// The client key of this record (digest only) in `ns`.
+    pub fn key_in(&self, ns: &str) -> Key {
+        Key::with_digest(ns, self.set.clone().unwrap_or_default(), None, self.digest)
+    }
+}
+
+/// `.asb` 3.1 text: header, optional `# namespace`, `# first-file`, extra global lines, records.
+pub fn asb(meta_ns: Option<&str>, globals: &[&str], recs: &[Rec]) -> Vec<u8> {
+    let mut s = String::from("Version 3.1\n");
+    if let Some(ns) = meta_ns {
+        s.push_str(&format!("# namespace {ns}\n"));
+    }
+    s.push_str("# first-file\n");
+    for g in globals {
+        s.push_str(g);
+        s.push('\n');
+    }
+    for r in recs {
+        if let Some(k) = &r.key {
+            s.push_str(&format!("+ k S {} {k}\n", k.len()));
+        }
+        s.push_str(&format!("+ n {}\n", r.ns));
+        s.push_str(&format!(
+            "+ d {}\n",
+            base64::engine::general_purpose::STANDARD.encode(r.digest)
+        ));
+        if let Some(set) = &r.set {
+            s.push_str(&format!("+ s {set}\n"));
+        }
+        s.push_str(&format!(
+            "+ g {}\n+ t {}\n+ b {}\n",
+            r.generation,
+            r.void_time,
+            r.bins.len()
+        ));
+        for b in &r.bins {
+            s.push_str(&format!("- {b}\n"));
+        }
+    }
+    s.into_bytes()
+}
+
+/// Writes `data` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).expect("write test file");
+    p
+}
+
+/// gzip of `data`.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// The outcome of one `restorer` run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status code.
+    pub code: i32,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// The termination message, when one was written.
+    pub term: Option<Json>,
+}
+
+impl Run {
+    /// A counter from the termination message.
+    pub fn counter(&self, name: &str) -> u64 {
+        let term = self
+            .term
+            .as_ref()
+            .unwrap_or_else(|| panic!("no termination message; stderr:\n{}", self.stderr));
+        term[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("counter {name} missing in {term}"))
+    }
+
+    /// The error of the termination message.
+    pub fn error(&self) -> Option<String> {
+        self.term
+            .as_ref()
+            .and_then(|t| t["error"].as_str().map(str::to_string))
+    }
+
+    /// Asserts success and returns self.
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "restorer failed:\n{}", self.stderr);
+        self
+    }
+
+    /// Asserts failure (exit status 1) and returns self.
+    pub fn failed(self) -> Self {
+        assert_eq!(
+            self.code, 1,
+            "restorer should have failed:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the `restorer` binary with `args` (blocking; call from `spawn_blocking` or use
+/// [`restorer_async`]). A termination-log path in a temp dir is always passed.
+pub fn restorer(args: &[&str], stdin: Option<Vec<u8>>) -> Run {
+    let dir = temp_dir("term");
+    let term = dir.join("termination-log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_restorer"));
+    cmd.args(args)
+        .env("RESTORER_TERMINATION_LOG", &term)
+        .env_remove("AEROSPIKE_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out: Output = match stdin {
+        None => cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run restorer"),
+        Some(data) => {
+            use std::io::Write;
+            cmd.stdin(std::process::Stdio::piped());
+            let mut child = cmd.spawn().expect("spawn restorer");
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            let writer = std::thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            });
+            let out = child.wait_with_output().expect("wait restorer");
+            writer.join().expect("stdin writer");
+            out
+        }
+    };
+    let term = std::fs::read_to_string(&term)
+        .ok()
+        .map(|s| serde_json::from_str(&s).expect("termination message is JSON"));
+    let _ = std::fs::remove_dir_all(&dir);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        term,
+    }
+}
+
+/// [`restorer`] on a blocking thread.
+pub async fn restorer_async(args: Vec<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        restorer(&a, None)
+    })
+    .await
+    .expect("restorer thread")
+}
+
+/// Restores `file` into `hosts` with extra `args`.
+pub async fn restore(hosts: &str, file: &Path, args: &[&str]) -> Run {
+    let mut a = vec![
+        "-h".to_string(),
+        hosts.to_string(),
+        "-i".to_string(),
+        file.display().to_string(),
+        "--log-format".to_string(),
+        "logfmt".to_string(),
+    ];
+    a.extend(args.iter().map(|s| s.to_string()));
+    restorer_async(a).await
+}
+
+/// A client for reading back.
+pub async fn client(hosts: &str) -> Client {
+    Client::new(&ClientPolicy::default(), &hosts.to_string())
+        .await
+        .expect("connect test client")
+}
+
+/// Reads a record, `None` when absent.
+pub async fn get(c: &Client, key: &Key) -> Option<Record> {
+    match c.get(&ReadPolicy::default(), key, Bins::All).await {
+        Ok(r) => Some(r),
+        Err(e) if e.matches(&[aerospike::ResultCode::KeyNotFoundError]) => None,
+        Err(e) => panic!("read failed: {e}"),
+    }
+}
