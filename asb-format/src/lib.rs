@@ -5,6 +5,7 @@
 //! [`Entity`] values with [`Parser::next_entity`], and call [`Parser::finish`]
 //! at end of input.
 
+pub mod encode;
 mod error;
 mod grammar;
 mod lex;
