@@ -19,6 +19,8 @@ pub const TTL_DONT_UPDATE: u32 = u32::MAX - 1;
 pub const MAX_SET_NAME: usize = 63;
 /// Longest bin name.
 pub const MAX_BIN_NAME: usize = 15;
+/// Most bins a record may hold (the count must fit the 16-bit op count of an answer).
+pub const MAX_BINS: usize = 32_767;
 
 /// Namespace-wide settings the semantics depend on.
 #[derive(Debug, Clone, Copy)]
@@ -275,6 +277,9 @@ fn write(
         && !s.is_empty()
     {
         record.set = Some(s.clone());
+    }
+    if record.bins.len() > MAX_BINS {
+        return Err(rc::PARAMETER);
     }
     if record.storage_size() > limits.write_block_size {
         return Err(rc::RECORD_TOO_BIG);
