@@ -372,9 +372,22 @@ fn collect_reads(r: &Record, cmd: &Command<'_>, out: &mut Vec<StoredBin>) {
         out.extend(r.bins.iter().cloned());
         return;
     }
-    for o in cmd.ops.iter().filter(|o| o.op == op::READ) {
-        if let Some(i) = r.bin_index(&o.name) {
-            out.push(r.bins[i].clone());
+    // With RESPOND_ALL_OPS every op answers in order: reads with the bin (nil when absent),
+    // writes with a nil value under their bin name.
+    let every_op = cmd.info2 & info2::RESPOND_ALL_OPS != 0;
+    for o in cmd.ops {
+        let found = (o.op == op::READ)
+            .then(|| r.bin_index(&o.name))
+            .flatten()
+            .map(|i| r.bins[i].clone());
+        match found {
+            Some(bin) => out.push(bin),
+            None if every_op => out.push(StoredBin {
+                name: o.name.clone(),
+                particle_type: particle::ptype::NIL,
+                value: Bytes::new(),
+            }),
+            None => {}
         }
     }
 }

@@ -44,6 +44,8 @@ pub mod info2 {
     pub const GENERATION_GT: u8 = 1 << 3;
     /// Create only.
     pub const CREATE_ONLY: u8 = 1 << 5;
+    /// Answer every op, in order.
+    pub const RESPOND_ALL_OPS: u8 = 1 << 7;
 }
 
 /// `info3` bits.

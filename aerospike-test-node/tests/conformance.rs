@@ -596,3 +596,54 @@ async fn udf_register_and_list() {
     let list = c.info(&ap, &["udf-list"]).await.unwrap();
     assert!(!list["udf-list"].contains(&format!("filename={file},")));
 }
+
+/// The last answer for a bin of an operate (a bin answered twice holds a `MultiResult`).
+fn last_answer(rec: &aerospike::Record, bin: &str) -> Value {
+    match rec.bins.get(bin) {
+        Some(Value::MultiResult(all)) => all.last().cloned().unwrap_or(Value::Nil),
+        Some(v) => v.clone(),
+        None => panic!("no answer for {bin}: {rec:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operate_touch_and_simple_modifiers() {
+    let t = target().await;
+    let c = connect(&t.hosts()).await;
+    let set = unique_set("operate");
+    let k = key(&set, "k");
+    let wp = WritePolicy::default();
+    c.put(
+        &wp,
+        &k,
+        &[Bin::new("n", 10.into()), Bin::new("s", "ab".into())],
+    )
+    .await
+    .unwrap();
+    let ops = [
+        operations::add(&Bin::new("n", 5.into())),
+        operations::append(&Bin::new("s", "cd".into())),
+        operations::prepend(&Bin::new("s", ">".into())),
+        operations::get_bin("n"),
+        operations::get_bin("s"),
+    ];
+    let rec = c.operate(&wp, &k, &ops).await.unwrap();
+    assert_eq!(last_answer(&rec, "n"), Value::from(15));
+    assert_eq!(last_answer(&rec, "s"), Value::from(">abcd"));
+    assert_eq!(rec.generation, 2);
+
+    let touch = WritePolicy {
+        expiration: Expiration::Seconds(500),
+        ..WritePolicy::default()
+    };
+    c.touch(&touch, &k).await.unwrap();
+    let rec = c.get(&ReadPolicy::default(), &k, Bins::All).await.unwrap();
+    assert_eq!(rec.generation, 3);
+    let ttl = rec.time_to_live().unwrap().as_secs();
+    assert!((490..=500).contains(&ttl), "{ttl}");
+    assert_eq!(rec.bins.get("n"), Some(&Value::from(15)));
+    assert_code(
+        c.touch(&touch, &key(&set, "missing")).await,
+        ResultCode::KeyNotFoundError,
+    );
+}
