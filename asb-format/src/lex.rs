@@ -66,18 +66,14 @@ impl nom::error::ParseError<In<'_>> for GError {
     }
 }
 
-/// A short, escaped rendering of the bytes at an error position.
+/// The byte at an error position, escaped. Only one byte is shown: what
+/// follows may not have arrived yet, and the message must not depend on the
+/// chunking.
 pub(crate) fn render(input: &[u8]) -> String {
-    const SHOW: usize = 16;
-    if input.is_empty() {
-        return "end of input".to_owned();
+    match input.first() {
+        None => "end of input".to_owned(),
+        Some(b) => format!("'{}'", b.escape_ascii()),
     }
-    let shown = &input[..input.len().min(SHOW)];
-    let mut s = format!("\"{}\"", shown.escape_ascii());
-    if input.len() > SHOW {
-        s.push_str("...");
-    }
-    s
 }
 
 /// A fatal grammar error at `at`.
@@ -348,7 +344,13 @@ pub(crate) fn float_lf<'a>(i: In<'a>, what: &'static str) -> Res<'a, f64> {
     let (rest, tok) = until_lf(i, MAX_TOKEN, what)?;
     match parse_float(tok) {
         Some(v) => Ok((&rest[1..], v)),
-        None => unexpected(i, "a decimal floating-point number"),
+        None => bad(
+            i,
+            ErrorKind::Unexpected {
+                expected: "a decimal floating-point number",
+                found: format!("\"{}\"", tok.escape_ascii()),
+            },
+        ),
     }
 }
 
