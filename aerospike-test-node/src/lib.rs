@@ -16,6 +16,8 @@
 //!
 //! This crate is test support; it is never part of a release binary.
 
+#![warn(missing_docs)]
+
 mod cluster;
 mod config;
 mod exec;
