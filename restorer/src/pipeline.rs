@@ -285,13 +285,30 @@ impl Sink {
 }
 
 /// Parses one decompressed stream on the current (blocking) thread.
+///
+/// Records decided before an error are still sent (and counted), so that everything before the
+/// fault is in the cluster when the run reports the error.
 fn parse_stream(
     input: &str,
-    mut rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
     compressed: &std::sync::atomic::AtomicU64,
     counters: &Counters,
     mut sink: Sink,
 ) -> Result<(), PipelineError> {
+    let result = parse_into(input, rx, compressed, counters, &mut sink);
+    if !matches!(result, Ok(Flow::Stopped)) {
+        sink.finish();
+    }
+    result.map(|_| ())
+}
+
+fn parse_into(
+    input: &str,
+    mut rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    compressed: &std::sync::atomic::AtomicU64,
+    counters: &Counters,
+    sink: &mut Sink,
+) -> Result<Flow, PipelineError> {
     let cx = FileCtx { input, counters };
     let mut parser = Parser::new(ParserOptions::default());
     let perr = |error| PipelineError::Parse {
@@ -323,26 +340,17 @@ fn parse_stream(
     };
     while let Some(chunk) = rx.blocking_recv() {
         parser.push(chunk?);
-        let flow = drain(&mut parser, &mut sink)?;
+        let flow = drain(&mut parser, sink);
         account(&parser);
-        match flow {
+        match flow? {
             Flow::Continue => {}
-            Flow::StopFile => return finish_sink(&mut sink),
-            Flow::Stopped => return Ok(()),
+            other => return Ok(other),
         }
     }
     parser.finish().map_err(perr)?;
-    let flow = drain(&mut parser, &mut sink)?;
+    let flow = drain(&mut parser, sink);
     account(&parser);
-    match flow {
-        Flow::Stopped => Ok(()),
-        _ => finish_sink(&mut sink),
-    }
-}
-
-fn finish_sink(sink: &mut Sink) -> Result<(), PipelineError> {
-    sink.finish();
-    Ok(())
+    flow
 }
 
 /// Shared state of a restore run.

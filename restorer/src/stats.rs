@@ -193,6 +193,55 @@ impl Snapshot {
     }
 }
 
+/// Interval of the progress lines.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Logs a progress line every [`PROGRESS_INTERVAL`]; with `bar`, also draws a progress bar on
+/// stderr (for terminals). Abort the returned task to stop it.
+pub fn spawn_progress(
+    counters: std::sync::Arc<Counters>,
+    start: std::time::Instant,
+    bar: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let pb = bar.then(|| {
+            let pb = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            ) {
+                pb.set_style(style);
+            }
+            pb
+        });
+        let tick = if bar {
+            Duration::from_millis(500)
+        } else {
+            PROGRESS_INTERVAL
+        };
+        let mut prev = Snapshot::default();
+        let mut last_line = start;
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+        loop {
+            interval.tick().await;
+            let s = counters.snapshot();
+            if let Some(pb) = &pb {
+                pb.set_length(s.source_total);
+                pb.set_position(s.source_bytes);
+                pb.set_message(format!("{} records", s.records));
+            }
+            if last_line.elapsed() >= PROGRESS_INTERVAL {
+                let line = s.progress_line(&prev, last_line.elapsed(), start.elapsed());
+                match &pb {
+                    Some(pb) => pb.suspend(|| tracing::info!("{line}")),
+                    None => tracing::info!("{line}"),
+                }
+                prev = s;
+                last_line = std::time::Instant::now();
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,53 +320,4 @@ mod tests {
             "1 UDF file(s), 2 secondary index(es), 10 record(s) (10 rec/s, 10 KiB/s, 1024 B/rec, retries: 3)"
         );
     }
-}
-
-/// Interval of the progress lines.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Logs a progress line every [`PROGRESS_INTERVAL`]; with `bar`, also draws a progress bar on
-/// stderr (for terminals). Abort the returned task to stop it.
-pub fn spawn_progress(
-    counters: std::sync::Arc<Counters>,
-    start: std::time::Instant,
-    bar: bool,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let pb = bar.then(|| {
-            let pb = indicatif::ProgressBar::new(0);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-            ) {
-                pb.set_style(style);
-            }
-            pb
-        });
-        let tick = if bar {
-            Duration::from_millis(500)
-        } else {
-            PROGRESS_INTERVAL
-        };
-        let mut prev = Snapshot::default();
-        let mut last_line = start;
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
-        loop {
-            interval.tick().await;
-            let s = counters.snapshot();
-            if let Some(pb) = &pb {
-                pb.set_length(s.source_total);
-                pb.set_position(s.source_bytes);
-                pb.set_message(format!("{} records", s.records));
-            }
-            if last_line.elapsed() >= PROGRESS_INTERVAL {
-                let line = s.progress_line(&prev, last_line.elapsed(), start.elapsed());
-                match &pb {
-                    Some(pb) => pb.suspend(|| tracing::info!("{line}")),
-                    None => tracing::info!("{line}"),
-                }
-                prev = s;
-                last_line = std::time::Instant::now();
-            }
-        }
-    })
 }
