@@ -287,6 +287,17 @@ async fn dropped_connections_and_delays() {
     assert!(err.is_client_timeout(), "{err}");
     tc.faults().clear();
     c.put(&no_retry(), &key(&set, 5), &bin).await.unwrap();
+
+    // A batch whose connection drops: no row succeeds and nothing is applied.
+    let set = unique_set("dropbatch");
+    tc.faults().drop_nth(1);
+    let bwp = BatchWritePolicy::default();
+    let mut ops: Vec<BatchOperation> = (0..20)
+        .map(|i| BatchOperation::write(&bwp, key(&set, i), vec![operations::put(&bin[0])]))
+        .collect();
+    let _ = c.batch(&BatchPolicy::write_default(), &mut ops).await;
+    assert!(ops.iter().all(|o| o.result_code() != Some(ResultCode::Ok)));
+    assert_eq!(tc.record_count("test", Some(&set)), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
