@@ -234,7 +234,7 @@ pub(crate) fn size<'a>(i: In<'a>, what: &'static str) -> Res<'a, u64> {
                         i,
                         ErrorKind::OutOfRange {
                             what,
-                            value: render_token(i, b' '),
+                            value: i[..=p].escape_ascii().to_string(),
                         },
                     );
                 }
@@ -255,13 +255,6 @@ pub(crate) fn size<'a>(i: In<'a>, what: &'static str) -> Res<'a, u64> {
     incomplete(&i[i.len()..], what, 1)
 }
 
-/// The token at `i` up to `end` (or 40 bytes), for messages.
-fn render_token(i: &[u8], end: u8) -> String {
-    let w = &i[..i.len().min(40)];
-    let t = memchr::memchr(end, w).map_or(w, |p| &w[..p]);
-    t.escape_ascii().to_string()
-}
-
 /// A signed 64-bit decimal integer ended by LF, which is consumed. As in
 /// asrestore, an empty token (or a lone `-`) is 0.
 pub(crate) fn int_lf<'a>(i: In<'a>, what: &'static str) -> Res<'a, i64> {
@@ -278,11 +271,12 @@ pub(crate) fn int_lf<'a>(i: In<'a>, what: &'static str) -> Res<'a, i64> {
                 match v.checked_mul(10).and_then(|v| v.checked_sub(d)) {
                     Some(n) => v = n,
                     None => {
+                        let digits_seen = p + 1 + usize::from(neg);
                         return bad(
                             i,
                             ErrorKind::OutOfRange {
                                 what,
-                                value: render_token(i, b'\n'),
+                                value: format!("{}...", i[..digits_seen].escape_ascii()),
                             },
                         );
                     }
@@ -299,7 +293,7 @@ pub(crate) fn int_lf<'a>(i: In<'a>, what: &'static str) -> Res<'a, i64> {
                                 i,
                                 ErrorKind::OutOfRange {
                                     what,
-                                    value: render_token(i, b'\n'),
+                                    value: i[..p].escape_ascii().to_string(),
                                 },
                             );
                         }

@@ -170,6 +170,15 @@ fn out_of_range_numbers_are_rejected() {
             ..
         }
     ));
+    // Found by fuzzing: the message must not depend on how much input follows.
+    let e = err(&with_bin("- I v 92233720368547758070000"));
+    assert_eq!(
+        e.kind,
+        ErrorKind::OutOfRange {
+            what: "integer",
+            value: "92233720368547758070...".to_owned()
+        }
+    );
     let e = err(&with_bin("- D v 1E5"));
     assert_eq!(expected(&e), "a decimal floating-point number");
 }
