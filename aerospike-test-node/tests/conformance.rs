@@ -127,8 +127,18 @@ async fn generation_policies() {
 
     use GenerationPolicy::{ExpectGenEqual as Eq, ExpectGenGreater as Gt, None as Ignore};
     // (policy, generation sent, expected answer, stored generation afterwards)
+    // A missing record has generation 0 for both policies.
+    for (policy, generation) in [(Gt, 0), (Eq, 5)] {
+        assert_code(
+            c.put(&gen_wp(policy, generation), &k, &bin).await,
+            ResultCode::GenerationError,
+        );
+    }
+    c.put(&gen_wp(Eq, 0), &key(&set, "eq0"), &bin)
+        .await
+        .unwrap();
     let steps = [
-        (Gt, 7, None, 1), // GT on a missing record creates it, whatever the generation
+        (Gt, 7, None, 1), // GT on a missing record creates it when the generation is > 0
         (Ignore, 0, None, 2),
         (Eq, 1, Some(ResultCode::GenerationError), 2),
         (Eq, 2, None, 3),
@@ -646,4 +656,62 @@ async fn operate_touch_and_simple_modifiers() {
         c.touch(&touch, &key(&set, "missing")).await,
         ResultCode::KeyNotFoundError,
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_checks_follow_the_server_order() {
+    let t = target().await;
+    let c = connect(&t.hosts()).await;
+    let set = unique_set("order");
+    let k = key(&set, "k");
+    c.put(&WritePolicy::default(), &k, &[Bin::new("a", 1.into())])
+        .await
+        .unwrap();
+    let bin = [Bin::new("a", 2.into())];
+    // The record lives in `set`: an update naming another set, or none, is refused.
+    for other in [format!("{set}x"), String::new()] {
+        let same_digest = Key::with_digest(NS, &other, None, k.digest());
+        assert_code(
+            c.put(&WritePolicy::default(), &same_digest, &bin).await,
+            ResultCode::ParameterError,
+        );
+    }
+    // Create-only is decided before the TTL is looked at.
+    let bad_ttl_create_only = WritePolicy {
+        record_exists_action: RecordExistsAction::CreateOnly,
+        expiration: Expiration::Seconds(315_360_001),
+        ..WritePolicy::default()
+    };
+    assert_code(
+        c.put(&bad_ttl_create_only, &k, &bin).await,
+        ResultCode::KeyExistsError,
+    );
+    // ...and the generation before the values.
+    let gen_eq_bad_value = WritePolicy {
+        generation_policy: GenerationPolicy::ExpectGenEqual,
+        generation: 9,
+        ..WritePolicy::default()
+    };
+    assert_code(
+        c.put(
+            &gen_eq_bad_value,
+            &k,
+            &[Bin::new("l", Value::Unknown(20, vec![0x93]))],
+        )
+        .await,
+        ResultCode::GenerationError,
+    );
+    // A replace cannot carry a bin delete.
+    assert_code(
+        c.put(
+            &wp(RecordExistsAction::Replace),
+            &k,
+            &[Bin::new("a", Value::Nil)],
+        )
+        .await,
+        ResultCode::ParameterError,
+    );
+    let rec = c.get(&ReadPolicy::default(), &k, Bins::All).await.unwrap();
+    assert_eq!(bins_of(&rec), vec![("a".into(), 1.into())]);
+    assert_eq!(rec.generation, 1);
 }
