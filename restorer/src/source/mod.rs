@@ -14,6 +14,7 @@ pub mod credentials;
 mod local;
 mod location;
 mod object;
+pub mod read_ahead;
 pub mod resume;
 
 use std::fmt;

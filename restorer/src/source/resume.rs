@@ -16,6 +16,7 @@ use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
+use super::read_ahead::read_ahead;
 use super::{Input, SourceError};
 
 /// How a dropped download is resumed.
@@ -110,7 +111,7 @@ pub async fn open(
         let item = d.next_chunk().await?;
         Some((item, d))
     });
-    Ok(Input::new(name, Some(size), stream.boxed()))
+    Ok(Input::new(name, Some(size), read_ahead(stream.boxed())))
 }
 
 impl Download {
