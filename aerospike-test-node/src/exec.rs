@@ -340,10 +340,16 @@ fn apply_op(record: &mut Record, o: &Op) -> Result<(), u8> {
         }
         op::WRITE => {
             particle::validate(o.ptype, &o.value)?;
+            let value = match particle::normalize_integer(&o.value) {
+                Some(v) if o.ptype == particle::ptype::INTEGER && o.value.len() != 8 => {
+                    Bytes::copy_from_slice(&v)
+                }
+                _ => o.value.clone(),
+            };
             let bin = StoredBin {
                 name: o.name.clone(),
                 particle_type: o.ptype,
-                value: o.value.clone(),
+                value,
             };
             match idx {
                 Some(i) => record.bins[i] = bin,

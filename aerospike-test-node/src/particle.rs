@@ -31,8 +31,9 @@ pub mod ptype {
 pub fn validate(ptype: u8, value: &[u8]) -> Result<(), u8> {
     match ptype {
         ptype::NIL | ptype::STRING | ptype::BLOB | 7..=12 => Ok(()),
-        ptype::INTEGER | ptype::FLOAT if value.len() == 8 => Ok(()),
-        ptype::BOOL if value.len() == 1 => Ok(()),
+        ptype::INTEGER if matches!(value.len(), 1 | 2 | 4 | 8) => Ok(()),
+        ptype::FLOAT if value.len() == 8 => Ok(()),
+        ptype::BOOL if value.len() == 1 && value[0] <= 1 => Ok(()),
         ptype::HLL => validate_hll(value),
         ptype::LIST => validate_cdt(value, true),
         ptype::MAP => validate_cdt(value, false),
@@ -75,21 +76,36 @@ fn validate_geojson(v: &[u8]) -> Result<(), u8> {
     }
 }
 
-/// A whole list (array) or map particle: one msgpack element of the right kind, nothing after it.
+/// Integer values may come in 1, 2, 4 or 8 big-endian bytes (zero-extended); they are stored
+/// as 8 bytes.
+pub fn normalize_integer(value: &[u8]) -> Option<[u8; 8]> {
+    let mut out = [0u8; 8];
+    match value.len() {
+        1 | 2 | 4 | 8 => {
+            out[8 - value.len()..].copy_from_slice(value);
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// A whole list (array) or map particle: one msgpack element of the right kind, nothing after
+/// it. The server answers 1 (its "unknown" error) for anything else.
 fn validate_cdt(v: &[u8], list: bool) -> Result<(), u8> {
-    let first = *v.first().ok_or(rc::PARAMETER)?;
+    const BAD: u8 = rc::SERVER_ERROR;
+    let first = *v.first().ok_or(BAD)?;
     let kind_ok = if list {
         matches!(first, 0x90..=0x9f | 0xdc | 0xdd)
     } else {
         matches!(first, 0x80..=0x8f | 0xde | 0xdf)
     };
     if !kind_ok {
-        return Err(rc::PARAMETER);
+        return Err(BAD);
     }
     let mut pos = 0;
-    skip_element(v, &mut pos, 0).ok_or(rc::PARAMETER)?;
+    skip_element(v, &mut pos, 0).ok_or(BAD)?;
     if pos != v.len() {
-        return Err(rc::PARAMETER);
+        return Err(BAD);
     }
     Ok(())
 }
@@ -200,21 +216,19 @@ mod tests {
 
     #[test]
     fn lists_and_maps() {
+        const BAD: Result<(), u8> = Err(rc::SERVER_ERROR);
         assert_eq!(validate(ptype::LIST, &[0x93, 1, 2, 3]), Ok(()));
         assert_eq!(validate(ptype::LIST, &[0x90]), Ok(()));
-        assert_eq!(validate(ptype::LIST, &[0x93, 1, 2]), Err(rc::PARAMETER));
-        assert_eq!(validate(ptype::LIST, &[0x91, 1, 2]), Err(rc::PARAMETER));
-        assert_eq!(validate(ptype::LIST, &[0x80]), Err(rc::PARAMETER));
-        assert_eq!(validate(ptype::LIST, &[]), Err(rc::PARAMETER));
-        assert_eq!(
-            validate(ptype::LIST, &[0xdd, 0xff, 0xff, 0xff, 0xff]),
-            Err(rc::PARAMETER)
-        );
+        assert_eq!(validate(ptype::LIST, &[0x93, 1, 2]), BAD);
+        assert_eq!(validate(ptype::LIST, &[0x91, 1, 2]), BAD);
+        assert_eq!(validate(ptype::LIST, &[0x80]), BAD);
+        assert_eq!(validate(ptype::LIST, &[]), BAD);
+        assert_eq!(validate(ptype::LIST, &[0xdd, 0xff, 0xff, 0xff, 0xff]), BAD);
         assert_eq!(validate(ptype::MAP, &[0x81, 0xa2, 3, b'a', 1]), Ok(()));
-        assert_eq!(validate(ptype::MAP, &[0x81, 0xa2, 3]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::MAP, &[0x81, 0xa2, 3]), BAD);
         // ordered list: ext header element inside the array
         assert_eq!(validate(ptype::LIST, &[0x93, 0xc7, 0, 1, 2, 3]), Ok(()));
-        assert_eq!(validate(ptype::LIST, &[0x91, 0xc1]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::LIST, &[0x91, 0xc1]), BAD);
     }
 
     #[test]
@@ -231,8 +245,11 @@ mod tests {
     #[test]
     fn scalars_and_geo() {
         assert_eq!(validate(ptype::INTEGER, &[0; 8]), Ok(()));
-        assert_eq!(validate(ptype::INTEGER, &[0; 4]), Err(rc::PARAMETER));
+        assert_eq!(validate(ptype::INTEGER, &[0; 4]), Ok(()));
+        assert_eq!(validate(ptype::INTEGER, &[0; 3]), Err(rc::PARAMETER));
+        assert_eq!(normalize_integer(&[1, 2]), Some([0, 0, 0, 0, 0, 0, 1, 2]));
         assert_eq!(validate(ptype::BOOL, &[1]), Ok(()));
+        assert_eq!(validate(ptype::BOOL, &[2]), Err(rc::PARAMETER));
         assert_eq!(validate(9, b"raw"), Ok(()));
         assert_eq!(validate(5, b"raw"), Err(rc::PARAMETER));
         let geo = b"\0\0\0{\"type\":\"Point\",\"coordinates\":[1,2]}";

@@ -342,8 +342,19 @@ async fn raw_wire_edge_cases() {
     );
     let (_, body) = wire::roundtrip(port, &req).await.unwrap();
     assert_eq!(wire::result_code(&body), 21);
-    // Integer of the wrong size.
-    let req = wire::as_msg(0, 1, 0, &fields, &[wire::op(2, 1, b"i", &[0; 4])]);
+    // A 2-byte integer is taken and stored as 8 bytes.
+    let req = wire::as_msg(0, 1, 0, &fields, &[wire::op(2, 1, b"i", &[1, 2])]);
+    assert_eq!(
+        wire::result_code(&wire::roundtrip(port, &req).await.unwrap().1),
+        0
+    );
+    let stored = tc.record("test", &digest).unwrap();
+    assert_eq!(
+        stored.bin("i").unwrap().value.as_ref(),
+        &258i64.to_be_bytes()
+    );
+    // Integer of a size the server does not take (1, 2, 4 and 8 are fine).
+    let req = wire::as_msg(0, 1, 0, &fields, &[wire::op(2, 1, b"i", &[0; 3])]);
     assert_eq!(
         wire::result_code(&wire::roundtrip(port, &req).await.unwrap().1),
         4
