@@ -116,6 +116,10 @@ async fn restore(c: &Cli, counters: Arc<Counters>) -> anyhow::Result<()> {
         let cfg = config(c, true)?;
         return Ok(pipeline::validate(cfg, counters).await?);
     }
+    if c.dry_run {
+        let cfg = config(c, true)?;
+        return Ok(pipeline::dry_run(cfg, counters).await?);
+    }
     // Check the inputs and options before connecting.
     config(c, true)?;
     let client = client::connect(&connect_options(c)).await?;
@@ -141,7 +145,7 @@ pub async fn run(c: Cli) -> i32 {
     progress.abort();
     let s = counters.snapshot();
     let error = match &result {
-        Ok(()) if s.unaccounted() > 0 && !c.validate && !c.no_records => Some(format!(
+        Ok(()) if s.unaccounted() > 0 && !c.validate && !c.dry_run => Some(format!(
             "{} record(s) were read but never answered by the cluster",
             s.unaccounted()
         )),

@@ -20,7 +20,13 @@ pub enum LogFormat {
 
 /// `restorer`: restore Aerospike `.asb` backups, like asrestore.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "restorer", version, disable_help_flag = true, about)]
+#[command(
+    name = "restorer",
+    version,
+    disable_help_flag = true,
+    args_override_self = true,
+    about
+)]
 #[command(group(ArgGroup::new("source").required(true).args(["input", "directory", "backup"])))]
 pub struct Cli {
     /// Print help.
@@ -141,6 +147,9 @@ pub struct Cli {
     /// Parse and count only; no cluster needed.
     #[arg(long)]
     pub validate: bool,
+    /// Read, decompress, parse and transform, but write nothing (for benchmarks).
+    #[arg(long, hide = true, conflicts_with = "validate")]
+    pub dry_run: bool,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

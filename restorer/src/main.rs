@@ -3,7 +3,14 @@
 use clap::Parser as _;
 
 fn main() {
-    let cli = restorer::cli::Cli::parse();
+    let cli = match restorer::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version go to stdout with status 0; usage errors are failures (1).
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     restorer::report::init_logging(cli.log_format, cli.verbose);
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -356,7 +356,8 @@ fn parse_into(
 /// Shared state of a restore run.
 #[derive(Clone)]
 pub struct RestoreCtx {
-    writer: Writer,
+    /// `None` for a dry run: records are decided and batched, then dropped.
+    writer: Option<Writer>,
     in_flight: Arc<Semaphore>,
     limiter: Option<Arc<RateLimiter>>,
 }
@@ -392,8 +393,19 @@ async fn dispatch(
     input: String,
     mut rx: mpsc::Receiver<Work>,
     ctx: RestoreCtx,
+    counters: Arc<Counters>,
 ) -> Result<(), PipelineError> {
-    let counters = ctx.writer.counters();
+    let Some(writer) = ctx.writer.clone() else {
+        // Dry run: everything up to the writer, nothing written.
+        while let Some(work) = rx.recv().await {
+            match work {
+                Work::Records(_) => {}
+                Work::Index(_) => inc(&counters.indexes),
+                Work::Udf(_) => inc(&counters.udfs),
+            }
+        }
+        return Ok(());
+    };
     let mut tasks: JoinSet<Result<(), WriteError>> = JoinSet::new();
     let mut result = Ok(());
     let gerr = |error| PipelineError::Global {
@@ -421,7 +433,7 @@ async fn dispatch(
                     .acquire_owned()
                     .await
                     .map_err(|_| PipelineError::Internal("writer semaphore closed".into()))?;
-                let writer = ctx.writer.clone();
+                let writer = writer.clone();
                 tasks.spawn(async move {
                     let r = writer.write(batch).await;
                     drop(permit);
@@ -429,13 +441,13 @@ async fn dispatch(
                 });
             }
             Work::Index(def) => {
-                if let Err(e) = globals::restore_index(ctx.writer.client(), &def, &counters).await {
+                if let Err(e) = globals::restore_index(writer.client(), &def, &counters).await {
                     result = Err(gerr(e));
                     break;
                 }
             }
             Work::Udf(u) => {
-                if let Err(e) = globals::restore_udf(ctx.writer.client(), &u, &counters).await {
+                if let Err(e) = globals::restore_udf(writer.client(), &u, &counters).await {
                     result = Err(gerr(e));
                     break;
                 }
@@ -513,7 +525,7 @@ async fn run_file(
                 no_udfs: plan.cfg.no_udfs,
                 deferred: plan.deferred.clone(),
             };
-            let d = tokio::spawn(dispatch(name.clone(), rx, ctx));
+            let d = tokio::spawn(dispatch(name.clone(), rx, ctx, counters.clone()));
             (Sink::Restore(Box::new(sink)), Some(d))
         }
     };
@@ -607,7 +619,18 @@ pub async fn restore(
     let ctx = RestoreCtx {
         in_flight: Arc::new(Semaphore::new(cfg.max_async_batches.max(1))),
         limiter: (cfg.tps > 0).then(|| Arc::new(RateLimiter::new(cfg.tps))),
-        writer,
+        writer: Some(writer),
+    };
+    run_all(cfg, counters, Some(ctx)).await
+}
+
+/// Runs everything but the writer (source, decompression, parsing, transform, batching):
+/// records are decided and counted as expired / skipped / records, then dropped.
+pub async fn dry_run(cfg: Config, counters: Arc<Counters>) -> Result<(), PipelineError> {
+    let ctx = RestoreCtx {
+        in_flight: Arc::new(Semaphore::new(1)),
+        limiter: None,
+        writer: None,
     };
     run_all(cfg, counters, Some(ctx)).await
 }
@@ -618,8 +641,8 @@ async fn run_all(
     restore: Option<RestoreCtx>,
 ) -> Result<(), PipelineError> {
     let (files, rule) = plan(&cfg).await?;
-    let deferred =
-        (cfg.indexes_last && restore.is_some()).then(|| Arc::new(Mutex::new(Vec::new())));
+    let deferred = (cfg.indexes_last && restore.as_ref().is_some_and(|c| c.writer.is_some()))
+        .then(|| Arc::new(Mutex::new(Vec::new())));
     let parallel = cfg.parallel.clamp(1, files.len().max(1));
     let fp = FilePlan {
         rule,
@@ -632,10 +655,11 @@ async fn run_all(
             run_file(loc, fp.clone(), counters.clone(), restore.clone())
         })
         .await?;
-    if let (Some(list), Some(ctx)) = (deferred, &restore) {
+    if let (Some(list), Some(writer)) = (deferred, restore.as_ref().and_then(|c| c.writer.as_ref()))
+    {
         let defs = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
         for def in defs {
-            globals::restore_index(ctx.writer.client(), &def, &counters)
+            globals::restore_index(writer.client(), &def, &counters)
                 .await
                 .map_err(|error| PipelineError::Global {
                     input: "--indexes-last".into(),

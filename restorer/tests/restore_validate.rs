@@ -157,3 +157,13 @@ fn truncated_gzip_and_missing_final_newline_fail() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&empty).unwrap();
 }
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let run = restorer(&["-i", "a.asb", "-d", "dir"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = restorer(&["--help"], None);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("--host"), "{}", run.stdout);
+    assert!(run.stdout.contains("--target-namespace"), "{}", run.stdout);
+}

@@ -203,12 +203,18 @@ impl Run {
 /// Runs the `restorer` binary with `args` (blocking; call from `spawn_blocking` or use
 /// [`restorer_async`]). A termination-log path in a temp dir is always passed.
 pub fn restorer(args: &[&str], stdin: Option<Vec<u8>>) -> Run {
+    restorer_with_env(args, stdin, &[])
+}
+
+/// [`restorer`] with extra environment variables.
+pub fn restorer_with_env(args: &[&str], stdin: Option<Vec<u8>>, env: &[(String, String)]) -> Run {
     let dir = temp_dir("term");
     let term = dir.join("termination-log");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_restorer"));
     cmd.args(args)
         .env("RESTORER_TERMINATION_LOG", &term)
         .env_remove("AEROSPIKE_PASSWORD")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let out: Output = match stdin {
@@ -243,9 +249,14 @@ pub fn restorer(args: &[&str], stdin: Option<Vec<u8>>) -> Run {
 
 /// [`restorer`] on a blocking thread.
 pub async fn restorer_async(args: Vec<String>) -> Run {
+    restorer_async_env(args, Vec::new()).await
+}
+
+/// [`restorer_with_env`] on a blocking thread.
+pub async fn restorer_async_env(args: Vec<String>, env: Vec<(String, String)>) -> Run {
     tokio::task::spawn_blocking(move || {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        restorer(&a, None)
+        restorer_with_env(&a, None, &env)
     })
     .await
     .expect("restorer thread")
