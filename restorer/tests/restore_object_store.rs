@@ -3,7 +3,6 @@
 //! metadata JSON and a gzip'ed backup, `--target-namespace`, credentials from the environment.
 
 mod rcore_support;
-#[allow(dead_code)]
 mod support;
 
 use aerospike_test_node::target;
