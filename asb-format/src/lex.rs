@@ -109,6 +109,10 @@ pub(crate) fn lit<'a>(
     expected: &'static str,
 ) -> impl Fn(In<'a>) -> Res<'a, ()> {
     move |i: In<'a>| {
+        // Short literals: a byte loop beats a memcmp call.
+        if i.len() >= lit.len() && lit.iter().zip(i).all(|(a, b)| a == b) {
+            return Ok((&i[lit.len()..], ()));
+        }
         let n = lit.len().min(i.len());
         match i[..n].iter().zip(lit).position(|(a, b)| a != b) {
             Some(p) => unexpected(&i[p..], expected),
@@ -165,18 +169,33 @@ pub(crate) fn name<'a>(
         Delim::SpaceOrLf => (b' ', b'\n'),
     };
     let esc = if legacy { d1 } else { b'\\' };
-    // Fast path: no escape before the delimiter.
+    // Fast path: no escape before the delimiter. Names are short: a plain
+    // loop beats the SIMD search's set-up for the first bytes.
     let window = &i[..i.len().min(max + 1)];
-    let stop = memchr::memchr3(d1, d2, esc, window);
+    let head = &window[..window.len().min(32)];
+    let stop = match head
+        .iter()
+        .position(|&c| c == d1 || c == d2 || c == esc || c == 0)
+    {
+        Some(p) => Some(p),
+        None if head.len() < window.len() => {
+            memchr::memchr3(d1, d2, esc, &window[head.len()..]).map(|p| p + head.len())
+        }
+        None => None,
+    };
     let plain_end = match stop {
+        Some(p) if i[p] == 0 => return Ok((&i[p..], Cow::Borrowed(&i[..p]))),
         Some(p) if i[p] != b'\\' || legacy => Some(p),
         Some(_) => None,
         None if window.len() > max => return bad(&i[max..], ErrorKind::TooLong { what, max }),
         None => return incomplete(&i[window.len()..], what, 1),
     };
     if let Some(end) = plain_end {
-        let tok = &i[..end];
-        let end = memchr::memchr(0, tok).unwrap_or(end);
+        // The head was already checked for NUL.
+        let end = match end > head.len() {
+            true => memchr::memchr(0, &i[..end]).unwrap_or(end),
+            false => end,
+        };
         return Ok((&i[end..], Cow::Borrowed(&i[..end])));
     }
     // Slow path: unescape into a new buffer.
@@ -427,11 +446,10 @@ pub(crate) fn b64<'a>(i: In<'a>, what: &'static str) -> Res<'a, Vec<u8>> {
         );
     }
     let (after, text) = take_lf(rest, n, what)?;
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    if B64.decode_vec(text, &mut out).is_err() {
-        return bad(rest, ErrorKind::Base64 { what });
+    match decode_b64(text) {
+        Some(out) => Ok((after, out)),
+        None => bad(rest, ErrorKind::Base64 { what }),
     }
-    Ok((after, out))
 }
 
 /// Decodes a base64 digest of exactly 28 characters into 20 bytes.
@@ -441,8 +459,8 @@ pub(crate) fn digest(i: In<'_>) -> Res<'_, [u8; 20]> {
         return incomplete(i, WHAT, 28);
     };
     let mut buf = [0u8; 21];
-    match B64.decode_slice(text, &mut buf) {
-        Ok(20) => {}
+    match decode_small(text, &mut buf) {
+        Some(20) => {}
         _ => return bad(i, ErrorKind::Base64 { what: "digest" }),
     }
     let mut d = [0u8; 20];
@@ -450,9 +468,107 @@ pub(crate) fn digest(i: In<'_>) -> Res<'_, [u8; 20]> {
     Ok((&i[28..], d))
 }
 
+/// Below this many characters the table decoder beats the SIMD engine's
+/// scalar fallback.
+const SMALL_B64: usize = 256;
+
+/// Decodes padded standard base64 whose length is a multiple of 4.
+fn decode_b64(text: &[u8]) -> Option<Vec<u8>> {
+    if text.len() < SMALL_B64 {
+        let mut out = vec![0u8; text.len() / 4 * 3];
+        let n = decode_small(text, &mut out)?;
+        out.truncate(n);
+        return Some(out);
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    B64.decode_vec(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// Marks bytes outside the alphabet in [`B64_TABLE`].
+const NOT_B64: u8 = 0xff;
+
+/// Value of each base64 character, or [`NOT_B64`].
+static B64_TABLE: [u8; 256] = {
+    let mut t = [NOT_B64; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut k = 0;
+    while k < 64 {
+        t[alphabet[k] as usize] = k as u8;
+        k += 1;
+    }
+    t
+};
+
+/// Table decoder for short payloads, with the same rules as the engine:
+/// padding only at the end (`x=` or `==` in the last quad), trailing bits
+/// ignored. `out` must hold `text.len() / 4 * 3` bytes; returns the length.
+fn decode_small(text: &[u8], out: &mut [u8]) -> Option<usize> {
+    let Some(body_len) = text.len().checked_sub(4) else {
+        return text.is_empty().then_some(0);
+    };
+    let (body, last) = text.split_at(body_len);
+    let v = |c: u8| u32::from(B64_TABLE[usize::from(c)]);
+    for (q, o) in body.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        let (a, b, c, d) = (v(q[0]), v(q[1]), v(q[2]), v(q[3]));
+        if (a | b | c | d) & 0x80 != 0 {
+            return None;
+        }
+        let n = (a << 18) | (b << 12) | (c << 6) | d;
+        o[0] = (n >> 16) as u8;
+        o[1] = (n >> 8) as u8;
+        o[2] = n as u8;
+    }
+    let at = body.len() / 4 * 3;
+    let (a, b) = (v(last[0]), v(last[1]));
+    let (c, d) = match (last[2], last[3]) {
+        (b'=', b'=') => (0, None),
+        (b'=', _) => return None,
+        (c, b'=') => (v(c), Some(None)),
+        (c, d) => (v(c), Some(Some(v(d)))),
+    };
+    let d_val = match d {
+        Some(Some(d)) => d,
+        _ => 0,
+    };
+    if (a | b | c | d_val) & 0x80 != 0 {
+        return None;
+    }
+    let n = ((a << 18) | (b << 12) | (c << 6) | d_val).to_be_bytes();
+    let len = match d {
+        None => 1,
+        Some(None) => 2,
+        Some(Some(_)) => 3,
+    };
+    out.get_mut(at..at + len)?.copy_from_slice(&n[1..1 + len]);
+    Some(at + len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_base64_decoder_agrees_with_the_engine() {
+        let chars = b"AQz09+/=";
+        let mut seed = 7u64;
+        for len in (0..=40).step_by(4) {
+            for _ in 0..2000 {
+                let text: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        chars[(seed % 8) as usize]
+                    })
+                    .collect();
+                let mut out = vec![0u8; len / 4 * 3];
+                let small = decode_small(&text, &mut out).map(|n| out[..n].to_vec());
+                let engine = B64.decode(&text).ok();
+                assert_eq!(small, engine, "{}", text.escape_ascii());
+            }
+        }
+    }
 
     #[test]
     fn floats_follow_asrestore() {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use asb_format::encode::{EncodeOptions, Encoder, header};
-use asb_format::{Entity, ParseError, Parser, ParserOptions, Version};
+use asb_format::{Entity, MetaLine, ParseError, Parser, ParserOptions, Version};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -51,6 +51,13 @@ fuzz_target!(|input: &[u8]| {
     // Round trip of what parsed, for 3.1 files.
     let (entities, _) = whole;
     if entities.first() != Some(&Entity::Header(Version::V3_1)) {
+        return;
+    }
+    // A meta line is limited in raw bytes: escaping may push a long one over.
+    if entities
+        .iter()
+        .any(|e| matches!(e, Entity::Meta(MetaLine::Namespace(ns)) if ns.len() > 490))
+    {
         return;
     }
     let enc = Encoder::new(EncodeOptions::default());
