@@ -109,7 +109,7 @@ fn slash_command(shared: &Shared, cmd: &str) -> String {
             .iter()
             .map(|ns| sets(shared, ns))
             .collect(),
-        _ => String::new(),
+        _ => "ERROR:4:unrecognized command".into(),
     }
 }
 

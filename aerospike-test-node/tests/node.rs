@@ -388,6 +388,10 @@ async fn raw_wire_edge_cases() {
     assert_eq!(wire::result_code(&answer), 0);
     let r = tc.record("test", &digest).unwrap();
     assert_eq!(r.bin("s").unwrap().value.as_ref(), b"compressed");
+    assert_eq!(
+        wire::info(port, &["no-such-command"]).await["no-such-command"],
+        "ERROR:4:unrecognized command"
+    );
     // Still serving.
     assert_eq!(
         wire::info(port, &["namespaces"]).await["namespaces"],
