@@ -6,13 +6,14 @@
 //! files) are in flight. Any error stops every stage; records answered before it stay counted.
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asb_format::{Entity, GlobalItem, MetaLine, ParseError, Parser, ParserOptions, Udf};
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -293,9 +294,10 @@ fn parse_stream(
     rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
     compressed: &std::sync::atomic::AtomicU64,
     counters: &Counters,
+    stop: &AtomicBool,
     mut sink: Sink,
 ) -> Result<(), PipelineError> {
-    let result = parse_into(input, rx, compressed, counters, &mut sink);
+    let result = parse_into(input, rx, compressed, counters, stop, &mut sink);
     if !matches!(result, Ok(Flow::Stopped)) {
         sink.finish();
     }
@@ -307,6 +309,7 @@ fn parse_into(
     mut rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
     compressed: &std::sync::atomic::AtomicU64,
     counters: &Counters,
+    stop: &AtomicBool,
     sink: &mut Sink,
 ) -> Result<Flow, PipelineError> {
     let cx = FileCtx { input, counters };
@@ -339,6 +342,10 @@ fn parse_into(
         }
     };
     while let Some(chunk) = rx.blocking_recv() {
+        if stop.load(Relaxed) {
+            // Another file failed: stop reading, let the writes already queued finish.
+            return Ok(Flow::Stopped);
+        }
         parser.push(chunk?);
         let flow = drain(&mut parser, sink);
         account(&parser);
@@ -487,6 +494,8 @@ struct FilePlan {
     transform: Arc<TransformOptions>,
     cfg: Arc<Config>,
     deferred: Option<Arc<Mutex<Vec<IndexDef>>>>,
+    /// Set when any file failed: the others stop reading.
+    stop: Arc<AtomicBool>,
 }
 
 async fn run_file(
@@ -532,7 +541,8 @@ async fn run_file(
     let parse = tokio::task::spawn_blocking({
         let counters = counters.clone();
         let name = name.clone();
-        move || parse_stream(&name, dec.rx, &compressed, &counters, sink)
+        let stop = plan.stop.clone();
+        move || parse_stream(&name, dec.rx, &compressed, &counters, &stop, sink)
     });
     let parsed = parse
         .await
@@ -649,12 +659,30 @@ async fn run_all(
         transform: Arc::new(cfg.transform.clone()),
         cfg: Arc::new(cfg),
         deferred: deferred.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
     };
-    futures::stream::iter(files.into_iter().map(Ok))
-        .try_for_each_concurrent(parallel, |loc| {
-            run_file(loc, fp.clone(), counters.clone(), restore.clone())
+    let first_error: Mutex<Option<PipelineError>> = Mutex::new(None);
+    futures::stream::iter(files)
+        .for_each_concurrent(parallel, |loc| {
+            let (fp, counters, restore, first_error) =
+                (fp.clone(), counters.clone(), restore.clone(), &first_error);
+            async move {
+                if fp.stop.load(Relaxed) {
+                    return;
+                }
+                if let Err(e) = run_file(loc, fp.clone(), counters, restore).await {
+                    fp.stop.store(true, Relaxed);
+                    first_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                }
+            }
         })
-        .await?;
+        .await;
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
     if let (Some(list), Some(writer)) = (deferred, restore.as_ref().and_then(|c| c.writer.as_ref()))
     {
         let defs = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));

@@ -292,3 +292,33 @@ async fn single_put_mode_retries_failed_records() {
     assert_written_once(&node, &set, &recs);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_in_a_directory_fails_the_run_and_every_write_is_counted() {
+    let node = cluster(1, true).await;
+    let set = unique_set("dirbad");
+    let dir = temp_dir("dirbad");
+    let all = records(&set, 3000);
+    for (i, chunk) in all.chunks(1000).enumerate() {
+        write_file(&dir, &format!("f{i}.asb"), &asb(Some("test"), &[], chunk));
+    }
+    write_file(&dir, "f9-bad.asb", b"Version 3.1\n+ n test\n");
+    let args = vec![
+        "-h".to_string(),
+        node.seeds(),
+        "-d".to_string(),
+        dir.display().to_string(),
+        "-t".to_string(),
+        "4".to_string(),
+    ];
+    let run = rcore_support::restorer_async(args).await.failed();
+    assert!(run.stderr.contains("f9-bad.asb"), "{}", run.stderr);
+    assert!(run.error().unwrap().contains("f9-bad.asb"));
+    // Whatever was read before the stop was written and answered.
+    assert_eq!(run.counter("inserted"), run.counter("records"));
+    assert_eq!(
+        node.record_count("test", Some(&set)) as u64,
+        run.counter("inserted")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
