@@ -13,7 +13,7 @@ use restorer::decompress;
 use restorer::source::{
     self, Location, ResumePolicy, SourceError, StorageOptions, list_backups, read_small,
 };
-use support::{Cloud, CutProxy, collect, pattern, put, socket_addr, unique};
+use support::{Cloud, CutProxy, collect, pattern, put, socket_addr, unique, write_gcs_key_file};
 
 /// Enough to be streamed in many chunks, small enough to be quick.
 const OBJECT_SIZE: usize = 3 * 1024 * 1024 + 12_345;
@@ -313,18 +313,8 @@ async fn resume_gives_up_after_bounded_attempts() {
 /// `gcs_base_url` and `disable_oauth` point at fake-gcs-server; no endpoint option.
 #[tokio::test(flavor = "multi_thread")]
 async fn gcs_service_account_key_file_reaches_the_emulator() {
-    let endpoint = Cloud::Gcs.endpoint();
-    let key = serde_json::json!({
-        "type": "service_account",
-        "project_id": "test",
-        "private_key_id": "test",
-        "private_key": "not-used-with-disable-oauth",
-        "client_email": "restorer@test.iam.gserviceaccount.com",
-        "gcs_base_url": endpoint,
-        "disable_oauth": true,
-    });
     let key_path = std::env::temp_dir().join(format!("{}.json", unique("sa-key")));
-    std::fs::write(&key_path, key.to_string()).unwrap();
+    write_gcs_key_file(&key_path, &Cloud::Gcs.endpoint());
 
     let loc = Cloud::Gcs.location(&format!("{}/k.asb", unique("keyfile")));
     let data = pattern(100_000, 9);
@@ -371,17 +361,8 @@ async fn google_application_credentials_child() {
 /// child process so no test mutates this process's environment.
 #[tokio::test(flavor = "multi_thread")]
 async fn google_application_credentials_is_used() {
-    let endpoint = Cloud::Gcs.endpoint();
-    let key = serde_json::json!({
-        "type": "service_account",
-        "private_key_id": "test",
-        "private_key": "not-used-with-disable-oauth",
-        "client_email": "restorer@test.iam.gserviceaccount.com",
-        "gcs_base_url": endpoint,
-        "disable_oauth": true,
-    });
     let key_path = std::env::temp_dir().join(format!("{}.json", unique("gac-key")));
-    std::fs::write(&key_path, key.to_string()).unwrap();
+    write_gcs_key_file(&key_path, &Cloud::Gcs.endpoint());
     let loc = Cloud::Gcs.location(&format!("{}/env.asb", unique("gac")));
     let len = 200_000;
     put(&loc, &Cloud::Gcs.options(), pattern(len, 11)).await;

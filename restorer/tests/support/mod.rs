@@ -93,6 +93,21 @@ impl Cloud {
     }
 }
 
+/// Writes a GCS service-account key file to `path` that reaches fake-gcs-server at `endpoint`
+/// (`gcs_base_url` + `disable_oauth`), as the operator mounts one at `/secret/key.json`.
+pub fn write_gcs_key_file(path: &std::path::Path, endpoint: &str) {
+    let key = serde_json::json!({
+        "type": "service_account",
+        "project_id": "test",
+        "private_key_id": "test",
+        "private_key": "not-used-with-disable-oauth",
+        "client_email": "restorer@test.iam.gserviceaccount.com",
+        "gcs_base_url": endpoint,
+        "disable_oauth": true,
+    });
+    std::fs::write(path, key.to_string()).unwrap();
+}
+
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
