@@ -26,9 +26,21 @@ pub(crate) type Res<'a, T> = IResult<In<'a>, T, GError>;
 /// Longest generic token (format §1.12): 999 bytes after unescaping.
 pub(crate) const MAX_TOKEN: usize = 999;
 
+/// A grammar error, boxed so that every parser's `Result` stays small.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GError(pub Box<GErr>);
+
+impl GError {
+    /// An error `rest_len` bytes before the end of the input.
+    #[cold]
+    pub(crate) fn new(rest_len: usize, kind: GKind) -> Self {
+        GError(Box::new(GErr { rest_len, kind }))
+    }
+}
+
 /// A grammar error: where (as the length of the input left at that point) and what.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct GError {
+pub(crate) struct GErr {
     /// Length of the remaining input at the error position.
     pub rest_len: usize,
     /// What happened.
@@ -52,13 +64,13 @@ pub(crate) enum GKind {
 
 impl nom::error::ParseError<In<'_>> for GError {
     fn from_error_kind(input: In<'_>, _: nom::error::ErrorKind) -> Self {
-        GError {
-            rest_len: input.len(),
-            kind: GKind::Bad(ErrorKind::Unexpected {
+        GError::new(
+            input.len(),
+            GKind::Bad(ErrorKind::Unexpected {
                 expected: "valid syntax",
                 found: render(input),
             }),
-        }
+        )
     }
 
     fn append(_: In<'_>, _: nom::error::ErrorKind, other: Self) -> Self {
@@ -78,10 +90,7 @@ pub(crate) fn render(input: &[u8]) -> String {
 
 /// A fatal grammar error at `at`.
 pub(crate) fn bad<T>(at: In<'_>, kind: ErrorKind) -> Res<'_, T> {
-    Err(nom::Err::Failure(GError {
-        rest_len: at.len(),
-        kind: GKind::Bad(kind),
-    }))
+    Err(nom::Err::Failure(GError::new(at.len(), GKind::Bad(kind))))
 }
 
 /// "Expected X, found ..." at `at`.
@@ -97,10 +106,10 @@ pub(crate) fn unexpected<'a, T>(at: In<'a>, expected: &'static str) -> Res<'a, T
 
 /// The input ended at `at`; `needed` more bytes are required.
 pub(crate) fn incomplete<'a, T>(at: In<'a>, expected: &'static str, needed: usize) -> Res<'a, T> {
-    Err(nom::Err::Failure(GError {
-        rest_len: at.len(),
-        kind: GKind::Incomplete { expected, needed },
-    }))
+    Err(nom::Err::Failure(GError::new(
+        at.len(),
+        GKind::Incomplete { expected, needed },
+    )))
 }
 
 /// Matches the literal `lit` exactly.
@@ -152,6 +161,22 @@ pub(crate) enum Delim {
     SpaceOrLf,
 }
 
+/// [`NAME_STOP`] classes.
+const SPACE: u8 = 1;
+const LF: u8 = 2;
+const BACKSLASH: u8 = 4;
+const NUL: u8 = 8;
+
+/// The bytes that can stop a name, by class.
+static NAME_STOP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = SPACE;
+    t[b'\n' as usize] = LF;
+    t[b'\\' as usize] = BACKSLASH;
+    t[0] = NUL;
+    t
+};
+
 /// A name token: bytes up to an unescaped delimiter (not consumed). A
 /// backslash makes the next byte literal unless `legacy` (format 3.0). An
 /// unescaped NUL also ends the token (as in asrestore). The result is a slice
@@ -173,9 +198,14 @@ pub(crate) fn name<'a>(
     // loop beats the SIMD search's set-up for the first bytes.
     let window = &i[..i.len().min(max + 1)];
     let head = &window[..window.len().min(32)];
+    let mask = match delim {
+        Delim::Space => SPACE,
+        Delim::Lf => LF,
+        Delim::SpaceOrLf => SPACE | LF,
+    } | if legacy { NUL } else { BACKSLASH | NUL };
     let stop = match head
         .iter()
-        .position(|&c| c == d1 || c == d2 || c == esc || c == 0)
+        .position(|&c| NAME_STOP[usize::from(c)] & mask != 0)
     {
         Some(p) => Some(p),
         None if head.len() < window.len() => {
@@ -468,9 +498,9 @@ pub(crate) fn digest(i: In<'_>) -> Res<'_, [u8; 20]> {
     Ok((&i[28..], d))
 }
 
-/// Below this many characters the table decoder beats the SIMD engine's
-/// scalar fallback.
-const SMALL_B64: usize = 256;
+/// Below this many characters the SIMD engine falls back to scalar code,
+/// slower than the table decoder.
+const SMALL_B64: usize = 64;
 
 /// Decodes padded standard base64 whose length is a multiple of 4.
 fn decode_b64(text: &[u8]) -> Option<Vec<u8>> {
@@ -480,8 +510,9 @@ fn decode_b64(text: &[u8]) -> Option<Vec<u8>> {
         out.truncate(n);
         return Some(out);
     }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    B64.decode_vec(text, &mut out).ok()?;
+    let mut out = vec![0u8; text.len() / 4 * 3];
+    let n = B64.decode_slice(text, &mut out).ok()?;
+    out.truncate(n);
     Some(out)
 }
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::grammar::{self, Cx, MAX_BIN_NAME};
-use crate::lex::{GError, GKind, MAX_TOKEN};
+use crate::lex::{GErr, GError, GKind, MAX_TOKEN};
 use crate::{Entity, ErrorKind, ParseError, Version};
 
 /// Parser settings.
@@ -110,12 +110,12 @@ impl Parser {
             if self.buf.is_empty() {
                 self.take_next_chunk();
             }
-            match self.parse_one() {
+            match self.parse_one().map_err(|e| *e.0) {
                 Ok((used, entity)) => {
                     self.consume(used);
                     return Ok(Some(entity));
                 }
-                Err(GError {
+                Err(GErr {
                     rest_len,
                     kind: GKind::Incomplete { needed, .. },
                 }) => {
@@ -127,7 +127,7 @@ impl Parser {
                     let target = self.need.max(self.buf.len().saturating_mul(2)).min(avail);
                     self.merge(target);
                 }
-                Err(GError {
+                Err(GErr {
                     rest_len,
                     kind: GKind::Bad(kind),
                 }) => return Err(self.fail(self.buf.len() - rest_len, kind)),
@@ -155,7 +155,7 @@ impl Parser {
             return Ok(());
         }
         self.merge(avail);
-        match self.parse_one() {
+        match self.parse_one().map_err(|e| *e.0) {
             Ok(_) => Err(self.fail(
                 0,
                 ErrorKind::Unexpected {
@@ -163,11 +163,11 @@ impl Parser {
                     found: "an unread entity".to_owned(),
                 },
             )),
-            Err(GError {
+            Err(GErr {
                 kind: GKind::Incomplete { expected, .. },
                 ..
             }) => Err(self.fail(avail, ErrorKind::UnexpectedEof { expected })),
-            Err(GError {
+            Err(GErr {
                 rest_len,
                 kind: GKind::Bad(kind),
             }) => Err(self.fail(avail - rest_len, kind)),
@@ -227,13 +227,13 @@ impl Parser {
                 Ok((input.len() - rest.len(), entity))
             }
             Err(nom::Err::Failure(e) | nom::Err::Error(e)) => Err(e),
-            Err(nom::Err::Incomplete(_)) => Err(GError {
-                rest_len: 0,
-                kind: GKind::Incomplete {
+            Err(nom::Err::Incomplete(_)) => Err(GError::new(
+                0,
+                GKind::Incomplete {
                     expected: "more input",
                     needed: 1,
                 },
-            }),
+            )),
         }
     }
 
