@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::Shared;
 use crate::exec::{self, Command, Outcome};
 use crate::proto::{
-    self, Fields, MsgHeader, Op, Reader, TYPE_MSG, Truncated, begin_proto, end_proto, info1, info3,
-    put_bin, put_msg_header, put_simple_response,
+    self, Fields, Op, Reader, TYPE_MSG, Truncated, begin_proto, end_proto, info1, info3, put_bin,
+    put_msg_header, put_simple_response,
 };
 use crate::result_code as rc;
 use crate::store::StoredBin;
@@ -37,7 +37,7 @@ pub(crate) fn handle(
         Err(Truncated) => return put_simple_response(out, rc::PARAMETER, 0, 0),
     };
     if header.info1 & info1::BATCH != 0 {
-        return batch(shared, &header, fields.batch.as_ref(), out, scratch, forced);
+        return batch(shared, fields.batch.as_ref(), out, scratch, forced);
     }
     scratch.ops.clear();
     if r.ops(header.n_ops, &mut scratch.ops).is_err() {
@@ -118,7 +118,6 @@ struct RowTemplate {
 
 fn batch(
     shared: &Shared,
-    header: &MsgHeader,
     body: Option<&Bytes>,
     out: &mut BytesMut,
     scratch: &mut Scratch,
@@ -130,7 +129,7 @@ fn batch(
     } else {
         match body {
             None => rc::PARAMETER,
-            Some(body) => match batch_rows(shared, header, body, out, scratch, forced) {
+            Some(body) => match batch_rows(shared, body, out, scratch, forced) {
                 Ok(()) => rc::OK,
                 Err(Truncated) => rc::PARAMETER,
             },
@@ -142,7 +141,6 @@ fn batch(
 
 fn batch_rows(
     shared: &Shared,
-    header: &MsgHeader,
     body: &Bytes,
     out: &mut BytesMut,
     scratch: &mut Scratch,
@@ -158,13 +156,14 @@ fn batch_rows(
         let digest = r.digest()?;
         let flags = r.u8()?;
         if flags & row::REPEAT == 0 {
-            t.info1 = header.info1 & !info1::BATCH;
+            // info1 is always there; info2 and info3 only with the INFO flag (old clients
+            // send reads without it).
+            t.info1 = r.u8()?;
             t.info2 = 0;
             t.info3 = 0;
             t.generation = 0;
             t.ttl = 0;
             if flags & row::INFO != 0 {
-                t.info1 = r.u8()?;
                 t.info2 = r.u8()?;
                 t.info3 = r.u8()?;
             }

@@ -388,6 +388,29 @@ async fn raw_wire_edge_cases() {
     assert_eq!(wire::result_code(&answer), 0);
     let r = tc.record("test", &digest).unwrap();
     assert_eq!(r.bin("s").unwrap().value.as_ref(), b"compressed");
+    // An old-style batch read row (no INFO flag: info1 only) finds the record.
+    let mut rows = 1u32.to_be_bytes().to_vec();
+    rows.push(0);
+    rows.extend_from_slice(&0u32.to_be_bytes());
+    rows.extend_from_slice(&digest);
+    rows.extend_from_slice(&[0, 0x03]); // flags, info1 = READ | GET_ALL
+    rows.extend_from_slice(&1u16.to_be_bytes());
+    rows.extend_from_slice(&0u16.to_be_bytes());
+    rows.extend(wire::field(0, b"test"));
+    let req = wire::as_msg(0x08 | 0x01, 0, 0, &[wire::field(41, &rows)], &[]);
+    let (_, answer) = wire::roundtrip(port, &req).await.unwrap();
+    assert_eq!(wire::result_code(&answer), 0);
+    assert_eq!(
+        u16::from_be_bytes([answer[20], answer[21]]),
+        2,
+        "two bins come back"
+    );
+    assert!(answer.windows(10).any(|w| w == b"compressed"));
+    assert_eq!(
+        answer[answer.len() - 22 + 3] & 1,
+        1,
+        "ends with the LAST marker"
+    );
     assert_eq!(
         wire::info(port, &["no-such-command"]).await["no-such-command"],
         "ERROR:4:unrecognized command"
