@@ -179,7 +179,8 @@ fn batch_rows(
             let n_fields = r.u16()?;
             let n_ops = r.u16()?;
             t.fields = Fields::default();
-            r.fields(n_fields, &mut t.fields)?;
+            // Old clients sent 0 fields but always the namespace.
+            r.fields(n_fields.max(1), &mut t.fields)?;
             scratch.ops.clear();
             r.ops(n_ops, &mut scratch.ops)?;
             have_template = true;
