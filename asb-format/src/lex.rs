@@ -416,22 +416,14 @@ fn parse_float(tok: &[u8]) -> Option<f64> {
         };
         return Some(if neg { -v } else { v });
     }
-    let mut seen_dot = false;
-    let mut seen_e = false;
-    let mut prev = 0u8;
-    for &c in body {
-        match c {
-            b'0'..=b'9' => {}
-            b'.' if !seen_dot && !seen_e => seen_dot = true,
-            b'e' if !seen_e => seen_e = true,
-            b'+' | b'-' if prev == b'e' => {}
-            _ => return None,
-        }
-        prev = c;
+    // Rust's parser accepts exactly asrestore's decimal syntax (optional
+    // sign, digits, one '.', one exponent with optional sign; ".5" and "5."
+    // too), except that it also takes an uppercase 'E', which asrestore
+    // rejects. Specials were handled above.
+    if body.contains(&b'E') {
+        return None;
     }
-    // Only ASCII bytes are left, so this is valid UTF-8.
-    let s = std::str::from_utf8(tok).ok()?;
-    s.parse::<f64>().ok()
+    std::str::from_utf8(tok).ok()?.parse::<f64>().ok()
 }
 
 /// `size SP` then exactly that many raw bytes, then LF.
@@ -505,7 +497,9 @@ const SMALL_B64: usize = 64;
 /// Decodes padded standard base64 whose length is a multiple of 4.
 fn decode_b64(text: &[u8]) -> Option<Vec<u8>> {
     if text.len() < SMALL_B64 {
-        let mut out = vec![0u8; text.len() / 4 * 3];
+        // Not `vec![0; n]`: calloc costs more than malloc for small sizes.
+        let mut out = Vec::with_capacity(text.len() / 4 * 3);
+        out.resize(text.len() / 4 * 3, 0);
         let n = decode_small(text, &mut out)?;
         out.truncate(n);
         return Some(out);
