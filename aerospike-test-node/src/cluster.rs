@@ -21,6 +21,8 @@ pub(crate) struct NodeSlot {
     pub name: String,
     pub port: u16,
     pub requests: AtomicU64,
+    /// Connection tasks that ended in a panic (a bug: input must never panic the node).
+    pub panics: AtomicU64,
     runtime: Mutex<Option<Runtime>>,
 }
 
@@ -179,6 +181,7 @@ impl TestCluster {
                     name: format!("BB9{:013X}", 0x0A00_0000_0001u64 + i as u64),
                     port: l.local_addr()?.port(),
                     requests: AtomicU64::new(0),
+                    panics: AtomicU64::new(0),
                     runtime: Mutex::new(None),
                 })
             })
@@ -238,6 +241,11 @@ impl TestCluster {
     /// Data requests (single-record commands and batch requests) node `i` has received.
     pub fn node_requests(&self, i: usize) -> u64 {
         self.shared.nodes[i].requests.load(Ordering::SeqCst)
+    }
+
+    /// Connection tasks of node `i` that panicked; always 0 unless the node has a bug.
+    pub fn connection_panics(&self, i: usize) -> u64 {
+        self.shared.nodes[i].panics.load(Ordering::SeqCst)
     }
 
     /// Current partition-map generation (changes when a node stops or restarts).
@@ -386,7 +394,11 @@ async fn accept_loop(
                 }
             }
             _ = shutdown.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if done.is_err_and(|e| e.is_panic()) {
+                    shared.nodes[node].panics.fetch_add(1, Ordering::SeqCst);
+                }
+            }
         }
     }
     conns.abort_all();

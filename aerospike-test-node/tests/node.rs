@@ -650,3 +650,79 @@ async fn the_binary_serves_a_cluster() {
     .unwrap();
     child.kill().await.unwrap();
 }
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_never_panics_the_node() {
+    let tc = cluster(1).await;
+    let port = tc.node_port(0);
+    let digest = [9u8; 20];
+    let valid_single = wire::as_msg(
+        0,
+        1,
+        0,
+        &[
+            wire::field(0, b"test"),
+            wire::field(1, b"s"),
+            wire::field(4, &digest),
+        ],
+        &[
+            wire::op(2, 20, b"l", &[0x92, 0x01, 0xc0]),
+            wire::op(2, 3, b"s", b"x"),
+        ],
+    );
+    let mut batch_rows = 2u32.to_be_bytes().to_vec();
+    batch_rows.push(0x8);
+    for i in 0..2u32 {
+        batch_rows.extend_from_slice(&i.to_be_bytes());
+        batch_rows.extend_from_slice(&digest);
+        batch_rows.extend_from_slice(&[0x2 | 0x4 | 0x8, 0, 1, 0, 0, 1, 0, 0, 0, 9]);
+        batch_rows.extend_from_slice(&[0, 1, 0, 1]);
+        batch_rows.extend(wire::field(0, b"test"));
+        batch_rows.extend(wire::op(2, 1, b"n", &[0; 8]));
+    }
+    let valid_batch = wire::as_msg(0x08, 0, 0, &[wire::field(41, &batch_rows)], &[]);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for round in 0..600 {
+        let mut frame = match round % 3 {
+            0 => valid_single.clone(),
+            1 => valid_batch.clone(),
+            _ => {
+                let len = rng.below(120);
+                let body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                wire::frame(3, &body)
+            }
+        };
+        // Flip a few bytes after the proto header (which must stay consistent).
+        for _ in 0..rng.below(4) + 1 {
+            if frame.len() > 8 {
+                let at = 8 + rng.below(frame.len() - 8);
+                frame[at] = rng.next() as u8;
+            }
+        }
+        // Either an answer or a closed connection; never a hang.
+        let r = tokio::time::timeout(Duration::from_secs(5), wire::roundtrip(port, &frame)).await;
+        assert!(r.is_ok(), "round {round}: no answer and no close");
+    }
+    assert_eq!(
+        wire::info(port, &["namespaces"]).await["namespaces"],
+        "test;bar"
+    );
+    // Let the accept loop reap the finished connection tasks before counting panics.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(tc.connection_panics(0), 0);
+}
