@@ -156,7 +156,7 @@ fn index<'a>(cx: &Cx<'_>, i: In<'a>, expression: bool) -> Res<'a, GlobalItem> {
         _ => return unexpected(i, "index type N, L, K or V"),
     };
     let (rest, ()) = byte(b' ', "SP after index type")(rest)?;
-    let (after, npaths) = terminated_size(rest, "index path count")?;
+    let (after, npaths) = size(rest, "index path count")?;
     if npaths != 1 {
         return bad(
             rest,
@@ -166,8 +166,7 @@ fn index<'a>(cx: &Cx<'_>, i: In<'a>, expression: bool) -> Res<'a, GlobalItem> {
             },
         );
     }
-    let (i, ()) = byte(b' ', "SP before index path")(after)?;
-    let (i, bin) = sp_token(cx, i, "index path")?;
+    let (i, bin) = sp_token(cx, after, "index path")?;
     let (rest, t) = any_byte("index path type")(i)?;
     let path_type = match t {
         b'S' => PathType::String,
@@ -199,28 +198,6 @@ fn index<'a>(cx: &Cx<'_>, i: In<'a>, expression: bool) -> Res<'a, GlobalItem> {
             expression,
         }),
     ))
-}
-
-/// Decimal digits ended by SP or LF (not consumed); empty = 0.
-fn terminated_size<'a>(i: In<'a>, what: &'static str) -> Res<'a, u64> {
-    let mut v: u64 = 0;
-    for (p, &c) in i.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => v = v.saturating_mul(10).saturating_add(u64::from(c - b'0')),
-            b' ' | b'\n' => return Ok((&i[p..], v)),
-            _ => return unexpected(&i[p..], "digit"),
-        }
-        if p >= MAX_TOKEN {
-            return bad(
-                i,
-                ErrorKind::TooLong {
-                    what,
-                    max: MAX_TOKEN,
-                },
-            );
-        }
-    }
-    incomplete(&i[i.len()..], what, 1)
 }
 
 /// The rest of a `* u` line after the `u`.

@@ -104,6 +104,17 @@ pub(crate) fn unexpected<'a, T>(at: In<'a>, expected: &'static str) -> Res<'a, T
     )
 }
 
+/// A token longer than [`MAX_TOKEN`] starts at `at`.
+pub(crate) fn too_long<'a, T>(at: In<'a>, what: &'static str) -> Res<'a, T> {
+    bad(
+        at,
+        ErrorKind::TooLong {
+            what,
+            max: MAX_TOKEN,
+        },
+    )
+}
+
 /// The input ended at `at`; `needed` more bytes are required.
 pub(crate) fn incomplete<'a, T>(at: In<'a>, expected: &'static str, needed: usize) -> Res<'a, T> {
     Err(nom::Err::Failure(GError::new(
@@ -292,13 +303,7 @@ pub(crate) fn size<'a>(i: In<'a>, what: &'static str) -> Res<'a, u64> {
             _ => return unexpected(&i[p..], "digit or space after length"),
         }
         if p >= MAX_TOKEN {
-            return bad(
-                i,
-                ErrorKind::TooLong {
-                    what,
-                    max: MAX_TOKEN,
-                },
-            );
+            return too_long(i, what);
         }
     }
     incomplete(&i[i.len()..], what, 1)
@@ -353,13 +358,7 @@ pub(crate) fn int_lf<'a>(i: In<'a>, what: &'static str) -> Res<'a, i64> {
             _ => return unexpected(&digits[p..], "digit or LF"),
         }
         if p >= MAX_TOKEN {
-            return bad(
-                i,
-                ErrorKind::TooLong {
-                    what,
-                    max: MAX_TOKEN,
-                },
-            );
+            return too_long(i, what);
         }
     }
     incomplete(&i[i.len()..], what, 1)
