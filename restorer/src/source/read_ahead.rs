@@ -96,4 +96,36 @@ mod tests {
         assert!(!last.is_empty());
         assert_eq!(chunks.concat(), data);
     }
+
+    #[tokio::test]
+    async fn reads_ahead_only_a_bounded_amount() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let endless = futures::stream::repeat_with(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(Bytes::from(vec![0u8; READ_CHUNK]))
+        })
+        .boxed();
+        let mut ahead = read_ahead(endless);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let before = pulled.load(Ordering::SeqCst);
+        assert!(
+            before <= AHEAD_CHUNKS + 2,
+            "pulled {before} chunks with no reader"
+        );
+        ahead.next().await.unwrap().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(pulled.load(Ordering::SeqCst) <= before + 1);
+        drop(ahead);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let after = pulled.load(Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            pulled.load(Ordering::SeqCst),
+            after,
+            "still pulling after drop"
+        );
+    }
 }
