@@ -190,6 +190,8 @@ fn build_err(name: &str, e: object_store::Error) -> SourceError {
     }
 }
 
+/// Whether a plain-HTTP endpoint was asked for (then HTTP is allowed; never disallowed here, so
+/// `AWS_ALLOW_HTTP` / `AZURE_ALLOW_HTTP` still count).
 fn is_http(endpoint: &str) -> bool {
     endpoint.starts_with("http://")
 }
@@ -255,10 +257,10 @@ fn s3(
     b = apply_env(b, "AWS_", |_| false);
     if let Some(ep) = &opts.endpoint {
         // Emulators and S3-compatible stores take path-style requests.
-        b = b
-            .with_endpoint(ep)
-            .with_virtual_hosted_style_request(false)
-            .with_allow_http(is_http(ep));
+        b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
+        if is_http(ep) {
+            b = b.with_allow_http(true);
+        }
     }
     apply_explicit(b, Scheme::S3, opts, name)?
         .with_url(url.as_str())
@@ -290,7 +292,10 @@ fn azure(
                 b = b.with_account(account);
             }
         }
-        b = b.with_endpoint(ep.clone()).with_allow_http(is_http(ep));
+        b = b.with_endpoint(ep.clone());
+        if is_http(ep) {
+            b = b.with_allow_http(true);
+        }
     }
     b.with_url(url.as_str())
         .build()
