@@ -26,6 +26,41 @@ fn fast_resume() -> ResumePolicy {
     }
 }
 
+/// One test per emulated cloud (`gcs_<name>`, `s3_<name>`, `azure_<name>`) running
+/// `async fn scenario(cloud: Cloud)`.
+macro_rules! per_cloud {
+    ($scenario:ident => $gcs:ident, $s3:ident, $azure:ident) => {
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $gcs() {
+            $scenario(Cloud::Gcs).await;
+        }
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $s3() {
+            $scenario(Cloud::S3).await;
+        }
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $azure() {
+            $scenario(Cloud::Azure).await;
+        }
+    };
+}
+
+per_cloud!(roundtrip => gcs_object_streams_whole, s3_object_streams_whole, azure_object_streams_whole);
+per_cloud!(lists_backups => gcs_lists_backups_sorted, s3_lists_backups_sorted, azure_lists_backups_sorted);
+per_cloud!(backup_prefix => gcs_backup_prefix_metadata_and_missing_data,
+    s3_backup_prefix_metadata_and_missing_data, azure_backup_prefix_metadata_and_missing_data);
+per_cloud!(cut_resumes => gcs_stream_cut_resumes_byte_identical,
+    s3_stream_cut_resumes_byte_identical, azure_stream_cut_resumes_byte_identical);
+per_cloud!(replaced_during_resume => gcs_object_replaced_during_resume_is_an_error,
+    s3_object_replaced_during_resume_is_an_error, azure_object_replaced_during_resume_is_an_error);
+
+/// A cut stream resumes, both through the resume layer alone (`object_store` retries off) and
+/// with `object_store`'s own retries on.
+async fn cut_resumes(cloud: Cloud) {
+    survives_cut(cloud, Some(0)).await;
+    survives_cut(cloud, None).await;
+}
+
 async fn roundtrip(cloud: Cloud) {
     let opts = cloud.options();
     let loc = cloud.location(&format!("{}/x.asb", unique("roundtrip")));
@@ -36,21 +71,6 @@ async fn roundtrip(cloud: Cloud) {
     assert_eq!(input.size, Some(OBJECT_SIZE as u64));
     assert_eq!(input.name, loc.to_string());
     assert!(collect(input).await == data, "{cloud:?}: bytes differ");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_object_streams_whole() {
-    roundtrip(Cloud::Gcs).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_object_streams_whole() {
-    roundtrip(Cloud::S3).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_object_streams_whole() {
-    roundtrip(Cloud::Azure).await;
 }
 
 async fn lists_backups(cloud: Cloud) {
@@ -80,21 +100,6 @@ async fn lists_backups(cloud: Cloud) {
         .await
         .unwrap();
     assert!(empty.is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_lists_backups_sorted() {
-    lists_backups(Cloud::Gcs).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_lists_backups_sorted() {
-    lists_backups(Cloud::S3).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_lists_backups_sorted() {
-    lists_backups(Cloud::Azure).await;
 }
 
 async fn backup_prefix(cloud: Cloud) {
@@ -127,34 +132,45 @@ async fn backup_prefix(cloud: Cloud) {
     assert!(err.to_string().contains("ns-0.asb.gz"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_backup_prefix_metadata_and_missing_data() {
-    backup_prefix(Cloud::Gcs).await;
+/// An object uploaded straight to the emulator, and options that reach it through a proxy that
+/// cuts the first response after `cut_after` bytes (object_store's own retries off, fast resume).
+struct CutSetup {
+    loc: Location,
+    /// Options reaching the emulator directly.
+    direct: StorageOptions,
+    /// Options going through the proxy.
+    opts: StorageOptions,
+    proxy: CutProxy,
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_backup_prefix_metadata_and_missing_data() {
-    backup_prefix(Cloud::S3).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_backup_prefix_metadata_and_missing_data() {
-    backup_prefix(Cloud::Azure).await;
+async fn cut_setup(cloud: Cloud, file: &str, data: Bytes, cut_after: u64) -> CutSetup {
+    let endpoint = cloud.endpoint();
+    let direct = cloud.options_for(&endpoint);
+    let loc = cloud.location(&format!("{}/{file}", unique("cut")));
+    put(&loc, &direct, data).await;
+    let proxy = CutProxy::start(socket_addr(&endpoint), cut_after).await;
+    let mut opts = cloud.options_for(&proxy.endpoint_for(&endpoint));
+    opts.request_retries = Some(0);
+    opts.resume = fast_resume();
+    CutSetup {
+        loc,
+        direct,
+        opts,
+        proxy,
+    }
 }
 
 /// Cuts the first response after `cut_after` bytes and checks the stream is byte-identical.
 /// With `request_retries = 0`, `object_store` gives up at once and the resume layer reconnects.
 async fn survives_cut(cloud: Cloud, request_retries: Option<usize>) {
-    let endpoint = cloud.endpoint();
-    let direct = cloud.options_for(&endpoint);
-    let loc = cloud.location(&format!("{}/cut.asb", unique("cut")));
     let data = pattern(OBJECT_SIZE, 7);
-    put(&loc, &direct, data.clone()).await;
-
-    let proxy = CutProxy::start(socket_addr(&endpoint), 1024 * 1024 + 333).await;
-    let mut opts = cloud.options_for(&proxy.endpoint_for(&endpoint));
+    let CutSetup {
+        loc,
+        mut opts,
+        proxy,
+        ..
+    } = cut_setup(cloud, "cut.asb", data.clone(), 1024 * 1024 + 333).await;
     opts.request_retries = request_retries;
-    opts.resume = fast_resume();
     let input = source::open(&loc, &opts).await.unwrap();
     let got = collect(input).await;
     assert!(proxy.did_cut(), "{cloud:?}: the proxy never cut the stream");
@@ -166,43 +182,20 @@ async fn survives_cut(cloud: Cloud, request_retries: Option<usize>) {
     assert!(got == data, "{cloud:?}: bytes differ after resume");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_stream_cut_resumes_byte_identical() {
-    survives_cut(Cloud::Gcs, Some(0)).await;
-    survives_cut(Cloud::Gcs, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_stream_cut_resumes_byte_identical() {
-    survives_cut(Cloud::S3, Some(0)).await;
-    survives_cut(Cloud::S3, None).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_stream_cut_resumes_byte_identical() {
-    survives_cut(Cloud::Azure, Some(0)).await;
-    survives_cut(Cloud::Azure, None).await;
-}
-
 /// A gzip backup cut mid-download decompresses to exactly the original text.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_gzip_cut_mid_download_decompresses_identical() {
     let cloud = Cloud::S3;
-    let endpoint = cloud.endpoint();
-    let direct = cloud.options_for(&endpoint);
-    let loc = cloud.location(&format!("{}/data.asb.gz", unique("gzcut")));
     let text: Vec<u8> = (0..200_000)
         .flat_map(|i| format!("+ k S 5 key{i}\n- I 42\n").into_bytes())
         .collect();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&text).unwrap();
     let compressed = gz.finish().unwrap();
-    put(&loc, &direct, compressed.clone().into()).await;
-
-    let proxy = CutProxy::start(socket_addr(&endpoint), compressed.len() as u64 / 2).await;
-    let mut opts = cloud.options_for(&proxy.endpoint_for(&endpoint));
-    opts.request_retries = Some(0);
-    opts.resume = fast_resume();
+    let half = compressed.len() as u64 / 2;
+    let CutSetup {
+        loc, opts, proxy, ..
+    } = cut_setup(cloud, "data.asb.gz", compressed.clone().into(), half).await;
     let input = source::open(&loc, &opts).await.unwrap();
     let mut out = decompress::spawn(input);
     let mut got = Vec::new();
@@ -219,30 +212,13 @@ async fn s3_gzip_cut_mid_download_decompresses_identical() {
 
 /// The object is replaced while the download is interrupted: the resume must refuse to splice
 /// two versions together.
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_object_replaced_during_resume_is_an_error() {
-    replaced_during_resume(Cloud::S3).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn gcs_object_replaced_during_resume_is_an_error() {
-    replaced_during_resume(Cloud::Gcs).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn azure_object_replaced_during_resume_is_an_error() {
-    replaced_during_resume(Cloud::Azure).await;
-}
-
 async fn replaced_during_resume(cloud: Cloud) {
-    let endpoint = cloud.endpoint();
-    let direct = cloud.options_for(&endpoint);
-    let loc = cloud.location(&format!("{}/changing.asb", unique("changed")));
-    put(&loc, &direct, pattern(OBJECT_SIZE, 3)).await;
-
-    let proxy = CutProxy::start(socket_addr(&endpoint), 512 * 1024).await;
-    let mut opts = cloud.options_for(&proxy.endpoint_for(&endpoint));
-    opts.request_retries = Some(0);
+    let CutSetup {
+        loc,
+        direct,
+        mut opts,
+        proxy,
+    } = cut_setup(cloud, "changing.asb", pattern(OBJECT_SIZE, 3), 512 * 1024).await;
     opts.resume = ResumePolicy {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(1500),
@@ -276,15 +252,9 @@ async fn replaced_during_resume(cloud: Cloud) {
 #[tokio::test(flavor = "multi_thread")]
 async fn resume_gives_up_after_bounded_attempts() {
     let cloud = Cloud::S3;
-    let endpoint = cloud.endpoint();
-    let direct = cloud.options_for(&endpoint);
-    let loc = cloud.location(&format!("{}/gone.asb", unique("bounded")));
-    put(&loc, &direct, pattern(OBJECT_SIZE, 5)).await;
-
-    let proxy = CutProxy::start(socket_addr(&endpoint), 256 * 1024).await;
-    let mut opts = cloud.options_for(&proxy.endpoint_for(&endpoint));
-    opts.request_retries = Some(0);
-    opts.resume = fast_resume();
+    let CutSetup {
+        loc, opts, proxy, ..
+    } = cut_setup(cloud, "gone.asb", pattern(OBJECT_SIZE, 5), 256 * 1024).await;
     let input = source::open(&loc, &opts).await.unwrap();
     drop(proxy); // no more connections after the cut
     let mut stream = input.stream;
