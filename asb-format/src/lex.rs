@@ -251,6 +251,8 @@ pub(crate) fn name<'a>(
         }
         let lit_byte = if c == b'\\' {
             match i.get(p + 1) {
+                // Names are C strings: an escaped NUL ends the token too.
+                Some(0) => return Ok((&i[p..], Cow::Owned(out))),
                 Some(&n) => {
                     p += 2;
                     n

@@ -237,6 +237,16 @@ fn over_long_names_are_rejected() {
 }
 
 #[test]
+fn nul_ends_a_name_even_escaped() {
+    // Found by fuzzing: names are C strings, so they never contain NUL.
+    let e = err(&format!(
+        "{HEAD}+ n test\n+ d AxYfNSyKuFRIlSyJbs2qEis8TnE=\n+ s a\\b\\\0c\n"
+    ));
+    assert_eq!(expected(&e), "LF then \"+ g\" line");
+    assert_eq!(e.offset, (HEAD.len() + 9 + 33 + 7) as u64);
+}
+
+#[test]
 fn bad_bool_and_nil_are_rejected() {
     let e = err(&with_bin("- Z v X"));
     assert_eq!(expected(&e), "T or F");
