@@ -112,6 +112,7 @@ fn unescape(s: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// A global (`*`), record (`+`) entity.
+#[inline]
 pub(crate) fn entity<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Entity> {
     match i.first() {
         Some(b'+') => record(cx, i).map(|(r, rec)| (r, Entity::Record(rec))),
@@ -220,6 +221,7 @@ fn udf<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, GlobalItem> {
 }
 
 /// One record: header lines `k n d s g t b` and its bins.
+#[inline]
 fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
     let (line_type, ()) = lit(b"+ ", "\"+ \"")(i)?;
     let (mut i, letter) = any_byte("record line type")(line_type)?;

@@ -318,52 +318,59 @@ pub(crate) fn int_lf<'a>(i: In<'a>, what: &'static str) -> Res<'a, i64> {
         Some(b'-') => (true, &i[1..]),
         _ => (false, i),
     };
-    // Accumulate as a negative number to reach i64::MIN.
-    let mut v: i64 = 0;
-    for (p, &c) in digits.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                let d = i64::from(c - b'0');
-                match v.checked_mul(10).and_then(|v| v.checked_sub(d)) {
-                    Some(n) => v = n,
-                    None => {
-                        let digits_seen = p + 1 + usize::from(neg);
-                        return bad(
-                            i,
-                            ErrorKind::OutOfRange {
-                                what,
-                                value: format!("{}...", i[..digits_seen].escape_ascii()),
-                            },
-                        );
-                    }
-                }
-            }
-            b'\n' => {
+    // Up to 18 digits cannot overflow a u64: no checks needed.
+    let mut v: u64 = 0;
+    let mut p = 0;
+    for &c in digits.iter().take(18) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        p += 1;
+    }
+    let out_of_range = |end: usize| {
+        bad(
+            i,
+            ErrorKind::OutOfRange {
+                what,
+                value: i[..end].escape_ascii().to_string(),
+            },
+        )
+    };
+    loop {
+        match digits.get(p) {
+            Some(b'\n') => {
                 let v = if neg {
-                    v
-                } else {
-                    match v.checked_neg() {
+                    match 0i64.checked_sub_unsigned(v) {
                         Some(v) => v,
-                        None => {
-                            return bad(
-                                i,
-                                ErrorKind::OutOfRange {
-                                    what,
-                                    value: i[..p].escape_ascii().to_string(),
-                                },
-                            );
-                        }
+                        None => return out_of_range(p + 1),
+                    }
+                } else {
+                    match i64::try_from(v) {
+                        Ok(v) => v,
+                        Err(_) => return out_of_range(p),
                     }
                 };
                 return Ok((&digits[p + 1..], v));
             }
-            _ => return unexpected(&digits[p..], "digit or LF"),
-        }
-        if p >= MAX_TOKEN {
-            return too_long(i, what);
+            Some(&c @ b'0'..=b'9') => {
+                match v
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u64::from(c - b'0')))
+                {
+                    Some(n) => v = n,
+                    None => return out_of_range(p + 1 + usize::from(neg)),
+                }
+                p += 1;
+                if p > MAX_TOKEN {
+                    return too_long(i, what);
+                }
+            }
+            Some(_) => return unexpected(&digits[p..], "digit or LF"),
+            None => return incomplete(&digits[p..], what, 1),
         }
     }
-    incomplete(&i[i.len()..], what, 1)
 }
 
 /// An integer ended by LF that must lie in `lo..=hi`.

@@ -190,6 +190,7 @@ impl Parser {
     }
 
     /// Runs the grammar for the current stage on `buf`; returns the bytes used.
+    #[inline]
     fn parse_one(&mut self) -> Result<(usize, Entity), GError> {
         let input: &[u8] = &self.buf;
         let res = match self.stage {

@@ -176,7 +176,15 @@ fn out_of_range_numbers_are_rejected() {
         e.kind,
         ErrorKind::OutOfRange {
             what: "integer",
-            value: "92233720368547758070...".to_owned()
+            value: "92233720368547758070".to_owned()
+        }
+    );
+    let e = err(&with_bin("- I v -9223372036854775809"));
+    assert_eq!(
+        e.kind,
+        ErrorKind::OutOfRange {
+            what: "integer",
+            value: "-9223372036854775809".to_owned()
         }
     );
     let e = err(&with_bin("- D v 1E5"));
