@@ -325,7 +325,7 @@ fn record(rng: &mut Rng, opts: &GenOptions, ns: &Bytes, n: u64) -> Record {
         void_time: if rng.next() & 3 == 0 {
             0
         } else {
-            rng.range(600_000_000, 900_000_000) as u32
+            rng.range(600_000_000, 800_000_000) as u32
         },
         bins,
     }

@@ -2,6 +2,11 @@
 
 use clap::Parser as _;
 
+/// Records are allocated on the parse thread and freed on the writer's threads; mimalloc
+/// handles that cross-thread pattern without the arena-lock contention of glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = match restorer::cli::Cli::try_parse() {
         Ok(cli) => cli,

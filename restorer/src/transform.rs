@@ -131,6 +131,8 @@ pub struct Transformer {
     opts: Arc<TransformOptions>,
     /// Cached target namespace for the current source namespace.
     dst: Option<(Bytes, Arc<str>)>,
+    /// Cached set name of the previous record.
+    last_set: Option<(Bytes, String)>,
     now: u32,
 }
 
@@ -183,6 +185,16 @@ pub fn convert_value(v: &Value) -> AsValue {
     }
 }
 
+/// Like [`convert_value`], taking the value: buffers the parser decoded (base64) are moved
+/// into the client's value without a copy.
+pub fn into_value(v: Value) -> AsValue {
+    match v {
+        Value::String(s) => AsValue::Unknown(particle::STRING, Vec::from(s)),
+        Value::Bytes(t, b) => AsValue::Unknown(t.particle_type(), Vec::from(b)),
+        other => convert_value(&other),
+    }
+}
+
 /// The user key as the client sends it; `None` when the client cannot carry it (a string key
 /// that is not UTF-8: the record is then written by digest only).
 pub fn convert_key(k: &Key) -> Option<AsValue> {
@@ -203,6 +215,7 @@ impl Transformer {
             rule,
             opts,
             dst: None,
+            last_set: None,
             now,
         }
     }
@@ -279,40 +292,47 @@ impl Transformer {
         Ok(dst)
     }
 
+    /// The set name as the client carries it (cached: records of one set come in runs).
+    fn set_name(&mut self, set: Option<&Bytes>) -> Result<String, TransformError> {
+        let Some(set) = set else {
+            return Ok(String::new());
+        };
+        if let Some((b, s)) = &self.last_set
+            && b == set
+        {
+            return Ok(s.clone());
+        }
+        let s = utf8("set", set)?;
+        self.last_set = Some((set.clone(), s.clone()));
+        Ok(s)
+    }
+
     /// Decides one record (format §4.2 steps 1-5). `line` is for messages.
     pub fn decide(&mut self, rec: Record, line: u64) -> Result<Decision, TransformError> {
         let ns = self.target_namespace(&rec.namespace)?;
-        let bins: Vec<&Bin> = match &self.opts.bin_list {
-            Some(list) => rec.bins.iter().filter(|b| list.contains(&b.name)).collect(),
-            None => rec.bins.iter().collect(),
-        };
-        let Some(expiration) = expiration(rec.void_time, self.opts.extra_ttl, self.now) else {
+        let opts = self.opts.clone();
+        let wanted = |b: &Bin| opts.bin_list.as_ref().is_none_or(|l| l.contains(&b.name));
+        let Some(expiration) = expiration(rec.void_time, opts.extra_ttl, self.now) else {
             return Ok(Decision::Expired);
         };
-        let set_ok = match (&self.opts.set_list, &rec.set) {
+        let set_ok = match (&opts.set_list, &rec.set) {
             (None, _) => true,
             (Some(sets), Some(set)) => sets.contains(set),
             (Some(_), None) => false,
         };
-        if bins.is_empty() || !set_ok {
+        if !set_ok || !rec.bins.iter().any(wanted) {
             return Ok(Decision::Skipped);
         }
-        let set = match &rec.set {
-            Some(s) => utf8("set", s)?,
-            None => String::new(),
-        };
+        let set = self.set_name(rec.set.as_ref())?;
         let user_key = rec.key.as_ref().and_then(convert_key);
         let send_key = user_key.is_some();
         let key = AsKey::with_digest(&*ns, set, user_key, rec.digest);
-        let bins = bins
-            .into_iter()
-            .map(|b| {
-                Ok(AsBin::new(
-                    utf8("bin name", &b.name)?,
-                    convert_value(&b.value),
-                ))
-            })
-            .collect::<Result<Vec<_>, TransformError>>()?;
+        let mut bins = Vec::with_capacity(rec.bins.len());
+        for b in rec.bins {
+            if wanted(&b) {
+                bins.push(AsBin::new(utf8("bin name", &b.name)?, into_value(b.value)));
+            }
+        }
         Ok(Decision::Write(WriteRecord {
             key,
             send_key,
@@ -501,6 +521,10 @@ mod tests {
             );
         }
         assert_eq!(convert_value(&Value::Bool(true)), AsValue::Bool(true));
+        let v = Value::Bytes(BytesType::Map, Bytes::from(vec![0x80]));
+        assert_eq!(into_value(v.clone()), convert_value(&v));
+        let v = Value::String(bad_utf8.clone());
+        assert_eq!(into_value(v.clone()), convert_value(&v));
         assert_eq!(convert_value(&Value::Int(-5)), AsValue::Int(-5));
     }
 
