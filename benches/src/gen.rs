@@ -243,7 +243,7 @@ fn record(rng: &mut Rng, opts: &GenOptions, ns: &Bytes, n: u64) -> Record {
     let mut digest = [0u8; 20];
     digest.copy_from_slice(&rng.bytes(20));
     let key = opts.keys.then(|| {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Key::Int(n as i64)
         } else {
             Key::String(Bytes::from(format!("user-{n:010}")))
