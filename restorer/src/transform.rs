@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aerospike::{Bin as AsBin, Expiration, Key as AsKey, Value as AsValue};
-use asb_format::{Bin, Key, Record, SecondaryIndex, Value};
+use asb_format::{Key, Record, SecondaryIndex, Value};
 use bytes::Bytes;
 
 /// Seconds from the Unix epoch to the Aerospike ("citrusleaf") epoch, 2010-01-01T00:00:00Z.
@@ -61,9 +61,24 @@ pub struct TransformOptions {
     pub extra_ttl: u32,
 }
 
-/// A record ready to write.
+/// A record decided for writing: namespace mapped, bins filtered, TTL computed. It is turned
+/// into the client's types by [`WriteRecord::into_client`] on the writer's side, so that the
+/// parse thread only parses and decides.
 #[derive(Debug, Clone)]
 pub struct WriteRecord {
+    /// Namespace written to.
+    pub namespace: Arc<str>,
+    /// The record (bins already filtered).
+    pub record: Record,
+    /// TTL to send.
+    pub expiration: Expiration,
+    /// 1-based line of the record's first line, for messages.
+    pub line: u64,
+}
+
+/// A record in the client's types, ready to send.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
     /// Namespace, set, digest and (only when the file had `+ k`) the user key.
     pub key: AsKey,
     /// Whether the user key is sent (the file had a `+ k` line the client can carry).
@@ -76,6 +91,32 @@ pub struct WriteRecord {
     pub expiration: Expiration,
     /// 1-based line of the record's first line, for messages.
     pub line: u64,
+}
+
+impl WriteRecord {
+    /// Converts to the client's key and bins; every value keeps its bytes (see module docs).
+    pub fn into_client(self) -> Result<ClientRecord, TransformError> {
+        let rec = self.record;
+        let set = match &rec.set {
+            Some(s) => utf8("set", s)?,
+            None => String::new(),
+        };
+        let user_key = rec.key.as_ref().and_then(convert_key);
+        let send_key = user_key.is_some();
+        let key = AsKey::with_digest(&*self.namespace, set, user_key, rec.digest);
+        let mut bins = Vec::with_capacity(rec.bins.len());
+        for b in rec.bins {
+            bins.push(AsBin::new(utf8("bin name", &b.name)?, into_value(b.value)));
+        }
+        Ok(ClientRecord {
+            key,
+            send_key,
+            bins,
+            generation: rec.generation,
+            expiration: self.expiration,
+            line: self.line,
+        })
+    }
 }
 
 /// What happens to one record.
@@ -131,8 +172,6 @@ pub struct Transformer {
     opts: Arc<TransformOptions>,
     /// Cached target namespace for the current source namespace.
     dst: Option<(Bytes, Arc<str>)>,
-    /// Cached set name of the previous record.
-    last_set: Option<(Bytes, String)>,
     now: u32,
 }
 
@@ -215,7 +254,6 @@ impl Transformer {
             rule,
             opts,
             dst: None,
-            last_set: None,
             now,
         }
     }
@@ -292,52 +330,26 @@ impl Transformer {
         Ok(dst)
     }
 
-    /// The set name as the client carries it (cached: records of one set come in runs).
-    fn set_name(&mut self, set: Option<&Bytes>) -> Result<String, TransformError> {
-        let Some(set) = set else {
-            return Ok(String::new());
-        };
-        if let Some((b, s)) = &self.last_set
-            && b == set
-        {
-            return Ok(s.clone());
-        }
-        let s = utf8("set", set)?;
-        self.last_set = Some((set.clone(), s.clone()));
-        Ok(s)
-    }
-
     /// Decides one record (format §4.2 steps 1-5). `line` is for messages.
-    pub fn decide(&mut self, rec: Record, line: u64) -> Result<Decision, TransformError> {
-        let ns = self.target_namespace(&rec.namespace)?;
-        let opts = self.opts.clone();
-        let wanted = |b: &Bin| opts.bin_list.as_ref().is_none_or(|l| l.contains(&b.name));
-        let Some(expiration) = expiration(rec.void_time, opts.extra_ttl, self.now) else {
+    pub fn decide(&mut self, mut rec: Record, line: u64) -> Result<Decision, TransformError> {
+        let namespace = self.target_namespace(&rec.namespace)?;
+        if let Some(list) = &self.opts.bin_list {
+            rec.bins.retain(|b| list.contains(&b.name));
+        }
+        let Some(expiration) = expiration(rec.void_time, self.opts.extra_ttl, self.now) else {
             return Ok(Decision::Expired);
         };
-        let set_ok = match (&opts.set_list, &rec.set) {
+        let set_ok = match (&self.opts.set_list, &rec.set) {
             (None, _) => true,
             (Some(sets), Some(set)) => sets.contains(set),
             (Some(_), None) => false,
         };
-        if !set_ok || !rec.bins.iter().any(wanted) {
+        if !set_ok || rec.bins.is_empty() {
             return Ok(Decision::Skipped);
         }
-        let set = self.set_name(rec.set.as_ref())?;
-        let user_key = rec.key.as_ref().and_then(convert_key);
-        let send_key = user_key.is_some();
-        let key = AsKey::with_digest(&*ns, set, user_key, rec.digest);
-        let mut bins = Vec::with_capacity(rec.bins.len());
-        for b in rec.bins {
-            if wanted(&b) {
-                bins.push(AsBin::new(utf8("bin name", &b.name)?, into_value(b.value)));
-            }
-        }
         Ok(Decision::Write(WriteRecord {
-            key,
-            send_key,
-            bins,
-            generation: rec.generation,
+            namespace,
+            record: rec,
             expiration,
             line,
         }))
@@ -347,7 +359,7 @@ impl Transformer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use asb_format::BytesType;
+    use asb_format::{Bin, BytesType};
 
     fn rec(ns: &str, set: Option<&str>, void_time: u32, bins: &[(&str, Value)]) -> Record {
         Record {
@@ -423,6 +435,7 @@ mod tests {
         let Decision::Write(w) = t.decide(r, 9).unwrap() else {
             panic!("expected a write")
         };
+        let w = w.into_client().unwrap();
         assert_eq!(w.bins.len(), 1);
         assert_eq!(w.bins[0].name, "a");
         assert_eq!(w.bins[0].value, AsValue::Nil);
@@ -464,7 +477,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(w.key.namespace(), "z");
+        assert_eq!(w.into_client().unwrap().key.namespace(), "z");
         assert!(
             t.decide(rec("b", None, 0, &[("x", Value::Int(1))]), 2)
                 .is_err()
@@ -490,7 +503,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(w.key.namespace(), "z");
+        assert_eq!(w.into_client().unwrap().key.namespace(), "z");
     }
 
     #[test]

@@ -41,7 +41,7 @@ async fn indexes_created_matched_and_recreated() {
     .await
     .unwrap();
     let lines = [
-        format!("* i test {set} {a} N 1 n N"),
+        format!("* i test {set} {a} N 1 s S"),
         format!("* i test {set} {b} N 1 n N"),
         format!("* i test other{set} {set}_c N 1 n N"),
     ];
@@ -71,7 +71,15 @@ async fn indexes_created_matched_and_recreated() {
         entry.contains("type=numeric") || entry.contains("type=NUMERIC"),
         "{entry}"
     );
-    assert!(index_entry(&c, "test", &a).await.is_some());
+    let all = c
+        .info(&AdminPolicy::default(), &["sindex-list:ns=test;b64=true"])
+        .await
+        .unwrap();
+    assert!(
+        index_entry(&c, "test", &a).await.is_some(),
+        "{all:?}\n{}",
+        run.stderr
+    );
     assert!(index_entry(&c, "test", &format!("{set}_c")).await.is_none());
 
     // Again: both match and are left alone; --indexes-last creates after the records.

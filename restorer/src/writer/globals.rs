@@ -148,7 +148,13 @@ impl IndexDef {
             entry
                 .split(':')
                 .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
-                .map(|v| if v == "NULL" { "" } else { v })
+                .map(|v| {
+                    if v.eq_ignore_ascii_case("null") {
+                        ""
+                    } else {
+                        v
+                    }
+                })
         };
         let same_type = get("type").is_some_and(|t| {
             t.eq_ignore_ascii_case(self.value_type)
@@ -311,6 +317,10 @@ mod tests {
         assert!(!d.matches(&other));
         let other = same.replace("set=s", "set=NULL");
         assert!(!d.matches(&other));
+        assert!(
+            d.matches(&same.replace("NULL", "null")),
+            "servers spell null either way"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use aerospike::policy::{BatchPolicy, GenerationPolicy, RecordExistsAction, Write
 use aerospike::{BatchOperation, BatchWritePolicy, Client, Error, operations};
 
 use crate::stats::{Counters, inc};
-use crate::transform::WriteRecord;
+use crate::transform::{ClientRecord, WriteRecord};
 use outcome::{CallOutcome, RecordOutcome, backoff, classify_call_error, classify_record};
 
 /// Write settings from the command line.
@@ -76,6 +76,14 @@ pub enum WriteError {
         /// Result code (negative: client-side).
         code: i32,
         /// What the client said.
+        message: String,
+    },
+    /// The record cannot be expressed in the client's types.
+    #[error("record at line {line} cannot be written: {message}")]
+    Invalid {
+        /// Line of the record.
+        line: u64,
+        /// Why.
         message: String,
     },
     /// A transient failure persisted through every retry.
@@ -162,7 +170,7 @@ impl Writer {
         }
     }
 
-    fn generation(&self, r: &WriteRecord) -> u32 {
+    fn generation(&self, r: &ClientRecord) -> u32 {
         if self.opts.no_generation {
             0
         } else {
@@ -171,7 +179,7 @@ impl Writer {
     }
 
     /// The single-put policy for a record.
-    pub fn write_policy(&self, r: &WriteRecord) -> WritePolicy {
+    pub fn write_policy(&self, r: &ClientRecord) -> WritePolicy {
         let mut p = WritePolicy {
             record_exists_action: self.exists_action(),
             generation_policy: self.generation_policy(),
@@ -187,7 +195,7 @@ impl Writer {
     }
 
     /// The batch-row policy for a record.
-    pub fn batch_write_policy(&self, r: &WriteRecord) -> BatchWritePolicy {
+    pub fn batch_write_policy(&self, r: &ClientRecord) -> BatchWritePolicy {
         BatchWritePolicy {
             record_exists_action: self.exists_action(),
             generation_policy: self.generation_policy(),
@@ -210,6 +218,16 @@ impl Writer {
     /// Writes records, counting each answer; returns once every record is accounted for, or
     /// the first error that stops the restore.
     pub async fn write(&self, records: Vec<WriteRecord>) -> Result<(), WriteError> {
+        let records = records
+            .into_iter()
+            .map(|r| {
+                let line = r.line;
+                r.into_client().map_err(|e| WriteError::Invalid {
+                    line,
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         match self.mode {
             Mode::Batch => self.write_batch(records).await,
             Mode::Single => {
@@ -221,7 +239,7 @@ impl Writer {
     }
 
     /// Accounts a final record outcome; `Err` when it stops the restore.
-    fn account(&self, r: &WriteRecord, code: u8, o: RecordOutcome) -> Result<(), WriteError> {
+    fn account(&self, r: &ClientRecord, code: u8, o: RecordOutcome) -> Result<(), WriteError> {
         if let Some(c) = ctr(&self.counters, o) {
             inc(c);
         }
@@ -259,7 +277,7 @@ impl Writer {
         Ok(())
     }
 
-    async fn write_batch(&self, mut pending: Vec<WriteRecord>) -> Result<(), WriteError> {
+    async fn write_batch(&self, mut pending: Vec<ClientRecord>) -> Result<(), WriteError> {
         let policy = self.batch_policy();
         let mut attempt = 0u32;
         loop {
@@ -314,7 +332,7 @@ impl Writer {
         }
     }
 
-    async fn write_single(&self, r: WriteRecord) -> Result<(), WriteError> {
+    async fn write_single(&self, r: ClientRecord) -> Result<(), WriteError> {
         let policy = self.write_policy(&r);
         let mut attempt = 0u32;
         loop {
