@@ -426,3 +426,36 @@ async fn single_puts_when_batch_writes_are_off() {
     assert_eq!(run.counter("fresher"), 100);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_gzip_and_no_records() {
+    let t = target().await;
+    let hosts = t.hosts();
+    let set = unique_set("stdin");
+    let recs: Vec<Rec> = (0..200)
+        .map(|i| Rec::simple("test", &set, &set, i))
+        .collect();
+    let data = rcore_support::gzip(&asb(Some("test"), &[], &recs));
+    let h = hosts.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        rcore_support::restorer(&["-h", &h, "-i", "-"], Some(data))
+    })
+    .await
+    .unwrap()
+    .ok();
+    assert_eq!(run.counter("inserted"), 200);
+    let c = client(&hosts).await;
+    assert!(get(&c, &recs[199].key_in("test")).await.is_some());
+
+    // --no-records stops at the first record: nothing counted, nothing written.
+    let set2 = unique_set("norec");
+    let recs2: Vec<Rec> = (0..5)
+        .map(|i| Rec::simple("test", &set2, &set2, i))
+        .collect();
+    let dir = temp_dir("norec");
+    let f = write_file(&dir, "n.asb", &asb(Some("test"), &[], &recs2));
+    let run = restore(&hosts, &f, &["--no-records"]).await.ok();
+    assert_eq!(run.counter("records"), 0);
+    assert!(get(&c, &recs2[0].key_in("test")).await.is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
