@@ -149,6 +149,10 @@ enum Sink {
     Restore(Box<RestoreSink>),
 }
 
+/// Spent record batches going back to the parse thread, which drops them (their buffers
+/// share reference counts with the chunks it is parsing).
+type Recycle = std::sync::mpsc::Sender<Vec<WriteRecord>>;
+
 /// Work sent from a parse thread to its dispatcher.
 enum Work {
     Records(Vec<WriteRecord>),
@@ -161,6 +165,8 @@ struct RestoreSink {
     batch: Vec<WriteRecord>,
     batch_size: usize,
     tx: mpsc::Sender<Work>,
+    /// Spent batches to drop on this thread.
+    recycle: std::sync::mpsc::Receiver<Vec<WriteRecord>>,
     no_records: bool,
     no_indexes: bool,
     no_udfs: bool,
@@ -190,6 +196,8 @@ impl RestoreSink {
     }
 
     fn flush(&mut self) -> Flow {
+        // Drop the batches the writer is done with here, where their buffers came from.
+        while self.recycle.try_recv().is_ok() {}
         if self.batch.is_empty() {
             return Flow::Continue;
         }
@@ -401,12 +409,15 @@ async fn dispatch(
     mut rx: mpsc::Receiver<Work>,
     ctx: RestoreCtx,
     counters: Arc<Counters>,
+    recycle: Recycle,
 ) -> Result<(), PipelineError> {
     let Some(writer) = ctx.writer.clone() else {
         // Dry run: everything up to the writer, nothing written.
         while let Some(work) = rx.recv().await {
             match work {
-                Work::Records(_) => {}
+                Work::Records(batch) => {
+                    let _ = recycle.send(batch);
+                }
                 Work::Index(_) => inc(&counters.indexes),
                 Work::Udf(_) => inc(&counters.udfs),
             }
@@ -440,10 +451,11 @@ async fn dispatch(
                     .acquire_owned()
                     .await
                     .map_err(|_| PipelineError::Internal("writer semaphore closed".into()))?;
-                let writer = writer.clone();
+                let (writer, recycle) = (writer.clone(), recycle.clone());
                 tasks.spawn(async move {
-                    let r = writer.write(batch).await;
+                    let r = writer.write(&batch).await;
                     drop(permit);
+                    let _ = recycle.send(batch);
                     r
                 });
             }
@@ -520,6 +532,7 @@ async fn run_file(
         Some(ctx) => {
             let cap = plan.cfg.max_async_batches.max(2);
             let (tx, rx) = mpsc::channel(cap);
+            let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
             let sink = RestoreSink {
                 transformer: Transformer::new(
                     plan.rule.clone(),
@@ -529,12 +542,19 @@ async fn run_file(
                 batch: Vec::with_capacity(plan.cfg.batch_size),
                 batch_size: plan.cfg.batch_size,
                 tx,
+                recycle: recycle_rx,
                 no_records: plan.cfg.no_records,
                 no_indexes: plan.cfg.no_indexes,
                 no_udfs: plan.cfg.no_udfs,
                 deferred: plan.deferred.clone(),
             };
-            let d = tokio::spawn(dispatch(name.clone(), rx, ctx, counters.clone()));
+            let d = tokio::spawn(dispatch(
+                name.clone(),
+                rx,
+                ctx,
+                counters.clone(),
+                recycle_tx,
+            ));
             (Sink::Restore(Box::new(sink)), Some(d))
         }
     };

@@ -217,12 +217,14 @@ impl Writer {
 
     /// Writes records, counting each answer; returns once every record is accounted for, or
     /// the first error that stops the restore.
-    pub async fn write(&self, records: Vec<WriteRecord>) -> Result<(), WriteError> {
+    ///
+    /// `records` is only read: the caller drops it where its buffers were allocated.
+    pub async fn write(&self, records: &[WriteRecord]) -> Result<(), WriteError> {
         let records = records
-            .into_iter()
+            .iter()
             .map(|r| {
                 let line = r.line;
-                r.into_client().map_err(|e| WriteError::Invalid {
+                r.to_client().map_err(|e| WriteError::Invalid {
                     line,
                     message: e.to_string(),
                 })
