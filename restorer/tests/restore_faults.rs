@@ -322,3 +322,20 @@ async fn a_bad_file_in_a_directory_fails_the_run_and_every_write_is_counted() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_setup_errors_are_reported() {
+    let dir = temp_dir("tls");
+    let f = write_file(&dir, "t.asb", &asb(None, &[], &records("s", 1)));
+    let missing = dir.join("missing-ca.pem");
+    let run = restore(
+        "127.0.0.1:1",
+        &f,
+        &["--tls-enable", "--tls-cafile", missing.to_str().unwrap()],
+    )
+    .await
+    .failed();
+    assert!(run.stderr.contains("TLS setup failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("missing-ca.pem"), "{}", run.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
