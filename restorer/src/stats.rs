@@ -196,13 +196,23 @@ impl Snapshot {
 /// Interval of the progress lines.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Logs a progress line every [`PROGRESS_INTERVAL`]; with `bar`, also draws a progress bar on
+/// The progress interval: [`PROGRESS_INTERVAL`], or `RESTORER_PROGRESS_MS` milliseconds (tests).
+pub fn progress_interval() -> Duration {
+    std::env::var("RESTORER_PROGRESS_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(PROGRESS_INTERVAL, Duration::from_millis)
+}
+
+/// Logs a progress line every [`progress_interval`]; with `bar`, also draws a progress bar on
 /// stderr (for terminals). Abort the returned task to stop it.
 pub fn spawn_progress(
     counters: std::sync::Arc<Counters>,
     start: std::time::Instant,
     bar: bool,
 ) -> tokio::task::JoinHandle<()> {
+    let every = progress_interval();
     tokio::spawn(async move {
         let pb = bar.then(|| {
             let pb = indicatif::ProgressBar::new(0);
@@ -214,9 +224,9 @@ pub fn spawn_progress(
             pb
         });
         let tick = if bar {
-            Duration::from_millis(500)
+            every.min(Duration::from_millis(500))
         } else {
-            PROGRESS_INTERVAL
+            every
         };
         let mut prev = Snapshot::default();
         let mut last_line = start;
@@ -229,7 +239,7 @@ pub fn spawn_progress(
                 pb.set_position(s.source_bytes);
                 pb.set_message(format!("{} records", s.records));
             }
-            if last_line.elapsed() >= PROGRESS_INTERVAL {
+            if last_line.elapsed() >= every {
                 let line = s.progress_line(&prev, last_line.elapsed(), start.elapsed());
                 match &pb {
                     Some(pb) => pb.suspend(|| tracing::info!("{line}")),

@@ -339,3 +339,47 @@ async fn tls_setup_errors_are_reported() {
     assert!(run.stderr.contains("missing-ca.pem"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_lines_report_rate_percent_and_eta() {
+    let node = cluster(1, true).await;
+    let set = unique_set("prog");
+    let dir = temp_dir("prog");
+    let f = write_file(&dir, "p.asb", &asb(None, &[], &records(&set, 400)));
+    let args: Vec<String> = [
+        "-h",
+        &node.seeds(),
+        "-i",
+        f.to_str().unwrap(),
+        "--tps",
+        "200",
+        "--batch-size",
+        "20",
+        "--log-format",
+        "logfmt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = rcore_support::restorer_async_env(
+        args,
+        vec![("RESTORER_PROGRESS_MS".into(), "300".into())],
+    )
+    .await
+    .ok();
+    let progress: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("rec/s") && l.contains("MiB/s"))
+        .collect();
+    assert!(progress.len() >= 3, "{}", run.stderr);
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.contains("% complete, ~") && l.contains("s remaining")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.counter("inserted"), 400);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
