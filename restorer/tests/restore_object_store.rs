@@ -8,7 +8,7 @@ mod support;
 use aerospike_test_node::target;
 use bytes::Bytes;
 use rcore_support::{Rec, asb, client, get, gzip, restorer_async_env, unique_set};
-use support::{AZURITE_KEY, Cloud, put, unique};
+use support::{AZURITE_KEY, Cloud, put, unique, write_gcs_key_file};
 
 /// Environment the restorer process needs for `cloud`, and extra arguments.
 fn env_and_args(cloud: Cloud, dir: &std::path::Path) -> (Vec<(String, String)>, Vec<String>) {
@@ -17,17 +17,8 @@ fn env_and_args(cloud: Cloud, dir: &std::path::Path) -> (Vec<(String, String)>, 
         // As in the Job: a service-account key file named by GOOGLE_APPLICATION_CREDENTIALS;
         // `gcs_base_url` + `disable_oauth` point it at the emulator.
         Cloud::Gcs => {
-            let key = serde_json::json!({
-                "type": "service_account",
-                "project_id": "test",
-                "private_key_id": "test",
-                "private_key": "not-used-with-disable-oauth",
-                "client_email": "restorer@test.iam.gserviceaccount.com",
-                "gcs_base_url": endpoint,
-                "disable_oauth": true,
-            });
             let path = dir.join("key.json");
-            std::fs::write(&path, key.to_string()).unwrap();
+            write_gcs_key_file(&path, &endpoint);
             (
                 vec![(
                     "GOOGLE_APPLICATION_CREDENTIALS".into(),
