@@ -4,11 +4,8 @@
 //!
 //! ```
 //! use asb_format::encode::{EncodeOptions, Encoder};
-//! use asb_format::{Bin, Record, Value};
-//! let rec = Record {
-//!     key: None, namespace: "test".into(), digest: [0; 20], set: None,
-//!     generation: 1, void_time: 0, bins: vec![Bin { name: "n".into(), value: Value::Float(0.1) }],
-//! };
+//! use asb_format::{Record, Value};
+//! let rec = Record::builder("test", [0; 20]).bin("n", Value::Float(0.1)).build();
 //! let mut out = Vec::new();
 //! Encoder::new(EncodeOptions::default()).record(&mut out, &rec);
 //! assert!(out.ends_with(b"+ b 1\n- D n 0.10000000000000001\n"));
@@ -16,7 +13,7 @@
 
 use base64::Engine as _;
 
-use crate::lex::b64_engine;
+use crate::b64::engine as b64_engine;
 use crate::{
     Entity, GlobalItem, IndexType, Key, MetaLine, PathType, Record, SecondaryIndex, Udf, Value,
     Version,
@@ -119,17 +116,17 @@ impl Encoder {
 
     /// A record: its header lines and bins.
     pub fn record(&self, out: &mut Vec<u8>, r: &Record) {
-        if let Some(k) = &r.key {
+        if let Some(k) = r.key() {
             out.extend_from_slice(b"+ k ");
             match k {
                 Key::Int(v) => {
                     out.extend_from_slice(b"I ");
-                    push_num(out, *v);
+                    push_num(out, v);
                     out.push(b'\n');
                 }
                 Key::Float(v) => {
                     out.extend_from_slice(b"D ");
-                    push_double(out, *v);
+                    push_double(out, v);
                     out.push(b'\n');
                 }
                 Key::String(s) => {
@@ -147,11 +144,11 @@ impl Encoder {
             }
         }
         out.extend_from_slice(b"+ n ");
-        self.name(out, &r.namespace);
+        self.name(out, r.namespace());
         out.extend_from_slice(b"\n+ d ");
         encode_b64(out, &r.digest);
         out.push(b'\n');
-        if let Some(set) = r.set.as_ref().filter(|s| !s.is_empty()) {
+        if let Some(set) = r.set().filter(|s| !s.is_empty()) {
             out.extend_from_slice(b"+ s ");
             self.name(out, set);
             out.push(b'\n');
@@ -161,13 +158,13 @@ impl Encoder {
         out.extend_from_slice(b"\n+ t ");
         push_num(out, r.void_time);
         out.extend_from_slice(b"\n+ b ");
-        push_num(out, r.bins.len());
+        push_num(out, r.bin_count());
         out.push(b'\n');
-        for b in &r.bins {
+        for b in r.bins() {
             let letter = match &b.value {
                 Value::Nil => {
                     out.extend_from_slice(b"- N ");
-                    self.name(out, &b.name);
+                    self.name(out, b.name);
                     out.push(b'\n');
                     continue;
                 }
@@ -184,20 +181,20 @@ impl Encoder {
                 out.push(b'!');
             }
             out.push(b' ');
-            self.name(out, &b.name);
+            self.name(out, b.name);
             out.push(b' ');
-            match &b.value {
+            match b.value {
                 Value::Nil => {}
                 Value::Bool(v) => {
-                    out.push(if *v { b'T' } else { b'F' });
+                    out.push(if v { b'T' } else { b'F' });
                     out.push(b'\n');
                 }
                 Value::Int(v) => {
-                    push_num(out, *v);
+                    push_num(out, v);
                     out.push(b'\n');
                 }
                 Value::Float(v) => {
-                    push_double(out, *v);
+                    push_double(out, v);
                     out.push(b'\n');
                 }
                 Value::String(s) | Value::GeoJson(s) => raw(out, s),

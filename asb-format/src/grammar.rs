@@ -11,12 +11,13 @@ use nom::Parser as _;
 use nom::sequence::preceded;
 
 use crate::lex::{
-    Delim, In, MAX_TOKEN, Res, any_byte, b64, bad, byte, digest, float_lf, incomplete, int_lf, lit,
-    name, ranged_lf, raw, size, unexpected, until_lf,
+    Delim, In, MAX_TOKEN, Res, any_byte, b64_into, bad, byte, digest, float_lf, incomplete, int_lf,
+    lit, name, ranged_lf, raw, size, unexpected, until_lf,
 };
+use crate::record::{BinSlot, KeySlot, MAX_RECORD, RecordParts, Span, ValueSlot};
 use crate::{
-    Bin, BytesType, Entity, ErrorKind, GlobalItem, IndexPath, IndexType, Key, MetaLine, PathType,
-    Record, SecondaryIndex, Udf, Value, Version,
+    BytesType, Entity, ErrorKind, GlobalItem, IndexPath, IndexType, MetaLine, PathType, Record,
+    SecondaryIndex, Udf, Version,
 };
 
 /// Longest record namespace (`+ n`).
@@ -220,14 +221,58 @@ fn udf<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, GlobalItem> {
     Ok((rest, GlobalItem::Udf(Udf { name, content })))
 }
 
+/// Where a record's spans point: offsets from the record's first byte, or
+/// into the buffer of decoded payloads.
+struct RecCx {
+    /// Address of the record's first byte.
+    base: usize,
+    /// Base64 payloads and unescaped names.
+    decoded: Vec<u8>,
+}
+
+impl RecCx {
+    /// A span of the record's text (`s` is a slice of it).
+    #[inline]
+    fn text(&self, s: &[u8]) -> Span {
+        Span::text(s.as_ptr() as usize - self.base, s.len())
+    }
+
+    /// A name: a span of the text, or of its unescaped copy.
+    #[inline]
+    fn name(&mut self, s: Cow<'_, [u8]>) -> Span {
+        match s {
+            Cow::Borrowed(b) => self.text(b),
+            Cow::Owned(v) => {
+                let start = self.decoded.len();
+                self.decoded.extend_from_slice(&v);
+                Span::decoded(start, v.len())
+            }
+        }
+    }
+
+    /// `size SP` base64 LF, decoded into the decoded buffer.
+    #[inline]
+    fn b64<'a>(&mut self, i: In<'a>, what: &'static str) -> Res<'a, Span> {
+        let start = self.decoded.len();
+        let (rest, len) = b64_into(i, what, &mut self.decoded)?;
+        Ok((rest, Span::decoded(start, len)))
+    }
+}
+
 /// One record: header lines `k n d s g t b` and its bins.
 #[inline]
 fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
+    let start = i;
+    let mut rc = RecCx {
+        base: i.as_ptr() as usize,
+        decoded: Vec::new(),
+    };
     let (line_type, ()) = lit(b"+ ", "\"+ \"")(i)?;
     let (mut i, letter) = any_byte("record line type")(line_type)?;
     let mut key = None;
     if letter == b'k' {
-        let (r, k) = preceded(byte(b' ', "SP after \"+ k\""), |i| key_value(cx, i)).parse(i)?;
+        let (r, ()) = byte(b' ', "SP after \"+ k\"")(i)?;
+        let (r, k) = key_value(&mut rc, r)?;
         let (r, ()) = lit(b"+ n", "\"+ n\" line after key")(r)?;
         key = Some(k);
         i = r;
@@ -236,7 +281,7 @@ fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
     }
     let (i, ()) = byte(b' ', "SP after \"+ n\"")(i)?;
     let (i, ns) = name(i, Delim::Lf, cx.legacy, MAX_NAMESPACE, "namespace")?;
-    let namespace = cx.bytes(ns);
+    let namespace = rc.name(ns);
     let (i, digest) = preceded(lit(b"\n+ d ", "LF then \"+ d \" line"), digest).parse(i)?;
     let (i, ()) = lit(b"\n+ ", "LF then \"+ s\" or \"+ g\" line")(i)?;
     let (i, set) = match i.first() {
@@ -244,7 +289,7 @@ fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
             let (r, ()) = lit(b"s ", "\"s \"")(i)?;
             let (r, s) = name(r, Delim::Lf, cx.legacy, MAX_SET, "set name")?;
             let (r, ()) = lit(b"\n+ g", "LF then \"+ g\" line")(r)?;
-            (r, Some(cx.bytes(s)))
+            (r, Some(rc.name(s)))
         }
         Some(b'g') => (&i[1..], None),
         Some(_) => return unexpected(i, "\"+ s\" or \"+ g\" line"),
@@ -265,57 +310,61 @@ fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
     // Never trust the count for an allocation: each bin line takes >= 6 bytes.
     let mut bins = Vec::with_capacity((count as usize).min(i.len() / 6 + 1));
     for _ in 0..count {
-        let (r, b) = bin(cx, i)?;
+        let (r, b) = bin(cx, &mut rc, i)?;
         bins.push(b);
         i = r;
     }
-    Ok((
-        i,
-        Record {
-            key,
-            namespace,
-            digest,
-            set,
-            generation: generation as u16,
-            void_time: void_time as u32,
-            bins,
-        },
-    ))
+    let used = start.len() - i.len();
+    if used > MAX_RECORD || rc.decoded.len() > MAX_RECORD {
+        return bad(
+            start,
+            ErrorKind::TooLong {
+                what: "record",
+                max: MAX_RECORD,
+            },
+        );
+    }
+    let record = Record::from_parts(RecordParts {
+        text: cx.slice(&start[..used]),
+        decoded: rc.decoded,
+        key,
+        namespace,
+        set,
+        digest,
+        generation: generation as u16,
+        void_time: void_time as u32,
+        bins,
+    });
+    Ok((i, record))
 }
 
 /// The value of a `+ k` line after `+ k SP`, including the LF.
-fn key_value<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Key> {
+fn key_value<'a>(rc: &mut RecCx, i: In<'a>) -> Res<'a, KeySlot> {
     let (rest, t) = any_byte("key type")(i)?;
+    let (rest, compact) = match (t, rest.first()) {
+        (b'B', Some(b'!')) => (&rest[1..], true),
+        _ => (rest, false),
+    };
+    let sp = match (t, compact) {
+        (b'B', true) => "SP after \"B!\"",
+        (b'B', false) => "SP or '!' after key type",
+        _ => "SP after key type",
+    };
+    let (rest, ()) = match t {
+        b'I' | b'D' | b'S' | b'X' | b'B' => byte(b' ', sp)(rest)?,
+        _ => return unexpected(i, "key type I, D, S, X or B"),
+    };
     match t {
-        b'I' => preceded(byte(b' ', "SP after key type"), |i| {
-            int_lf(i, "integer key")
-        })
-        .map(Key::Int)
-        .parse(rest),
-        b'D' => preceded(byte(b' ', "SP after key type"), |i| {
-            float_lf(i, "double key")
-        })
-        .map(Key::Float)
-        .parse(rest),
-        b'S' => preceded(byte(b' ', "SP after key type"), |i| raw(i, "string key"))
-            .map(|s| Key::String(cx.slice(s)))
-            .parse(rest),
-        b'X' => preceded(byte(b' ', "SP after key type"), |i| {
-            b64(i, "base64 string key")
-        })
-        .map(|v| Key::String(Bytes::from(v)))
-        .parse(rest),
-        b'B' => match rest.first() {
-            Some(b'!') => preceded(lit(b"! ", "\"! \""), |i| raw(i, "bytes key"))
-                .map(|s| Key::Bytes(cx.slice(s)))
-                .parse(rest),
-            _ => preceded(byte(b' ', "SP or '!' after key type"), |i| {
-                b64(i, "base64 bytes key")
-            })
-            .map(|v| Key::Bytes(Bytes::from(v)))
-            .parse(rest),
-        },
-        _ => unexpected(i, "key type I, D, S, X or B"),
+        b'I' => int_lf(rest, "integer key").map(|(r, v)| (r, KeySlot::Int(v))),
+        b'D' => float_lf(rest, "double key").map(|(r, v)| (r, KeySlot::Float(v))),
+        b'S' => raw(rest, "string key").map(|(r, s)| (r, KeySlot::String(rc.text(s)))),
+        b'X' => rc
+            .b64(rest, "base64 string key")
+            .map(|(r, s)| (r, KeySlot::String(s))),
+        _ if compact => raw(rest, "bytes key").map(|(r, s)| (r, KeySlot::Bytes(rc.text(s)))),
+        _ => rc
+            .b64(rest, "base64 bytes key")
+            .map(|(r, s)| (r, KeySlot::Bytes(s))),
     }
 }
 
@@ -337,7 +386,8 @@ fn bytes_type(letter: u8) -> Option<BytesType> {
 }
 
 /// One `-` bin line.
-fn bin<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Bin> {
+#[inline]
+fn bin<'a>(cx: &Cx<'_>, rc: &mut RecCx, i: In<'a>) -> Res<'a, BinSlot> {
     let (rest, ()) = lit(b"- ", "\"- \" (bin line)")(i)?;
     let (mut r, letter) = any_byte("bin type")(rest)?;
     match letter {
@@ -367,14 +417,14 @@ fn bin<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Bin> {
             },
         );
     }
-    let name = cx.bytes(nm);
+    let name = rc.name(nm);
     if letter == b'N' {
         let (r, ()) = byte(b'\n', "LF after nil bin name")(r)?;
         return Ok((
             r,
-            Bin {
+            BinSlot {
                 name,
-                value: Value::Nil,
+                value: ValueSlot::Nil,
             },
         ));
     }
@@ -388,24 +438,27 @@ fn bin<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Bin> {
                 _ => return unexpected(r, "T or F"),
             };
             let (r2, ()) = byte(b'\n', "LF after boolean")(r2)?;
-            (r2, Value::Bool(v))
+            (r2, ValueSlot::Bool(v))
         }
-        b'I' => int_lf(r, "integer").map(|(r, v)| (r, Value::Int(v)))?,
-        b'D' => float_lf(r, "double").map(|(r, v)| (r, Value::Float(v)))?,
-        b'S' => raw(r, "string").map(|(r, v)| (r, Value::String(cx.slice(v))))?,
-        b'G' => raw(r, "GeoJSON").map(|(r, v)| (r, Value::GeoJson(cx.slice(v))))?,
-        b'X' => b64(r, "base64 string").map(|(r, v)| (r, Value::String(Bytes::from(v))))?,
+        b'I' => int_lf(r, "integer").map(|(r, v)| (r, ValueSlot::Int(v)))?,
+        b'D' => float_lf(r, "double").map(|(r, v)| (r, ValueSlot::Float(v)))?,
+        b'S' => raw(r, "string").map(|(r, v)| (r, ValueSlot::String(rc.text(v))))?,
+        b'G' => raw(r, "GeoJSON").map(|(r, v)| (r, ValueSlot::GeoJson(rc.text(v))))?,
+        b'X' => rc
+            .b64(r, "base64 string")
+            .map(|(r, v)| (r, ValueSlot::String(v)))?,
         l => {
             // Checked above: a bytes-family letter.
             let Some(t) = bytes_type(l) else {
                 return unexpected(rest, "bin type");
             };
             if compact {
-                raw(r, "bytes").map(|(r, v)| (r, Value::Bytes(t, cx.slice(v))))?
+                raw(r, "bytes").map(|(r, v)| (r, ValueSlot::Bytes(t, rc.text(v))))?
             } else {
-                b64(r, "base64 bytes").map(|(r, v)| (r, Value::Bytes(t, Bytes::from(v))))?
+                rc.b64(r, "base64 bytes")
+                    .map(|(r, v)| (r, ValueSlot::Bytes(t, v)))?
             }
         }
     };
-    Ok((r, Bin { name, value }))
+    Ok((r, BinSlot { name, value }))
 }

@@ -9,13 +9,11 @@
 //! stream was split into chunks.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::PAD;
 use nom::IResult;
 
 use crate::ErrorKind;
+use crate::b64;
 
 /// Parser input: the unparsed bytes.
 pub(crate) type In<'a> = &'a [u8];
@@ -452,19 +450,9 @@ fn take_lf<'a>(i: In<'a>, n: u64, what: &'static str) -> Res<'a, In<'a>> {
     }
 }
 
-/// The base64 engine: SIMD where the CPU has it; like asrestore, non-zero
-/// trailing bits are ignored.
-static B64: LazyLock<base64::engine::Simd> =
-    LazyLock::new(|| base64::engine::Simd::standard(PAD.with_decode_allow_trailing_bits(true)));
-
-/// Standard base64 with padding, for the encoder.
-pub(crate) fn b64_engine() -> &'static base64::engine::Simd {
-    &B64
-}
-
 /// `size SP` then that many base64 characters (a multiple of 4), then LF;
-/// returns the decoded bytes.
-pub(crate) fn b64<'a>(i: In<'a>, what: &'static str) -> Res<'a, Vec<u8>> {
+/// appends the decoded bytes to `out` and returns how many there are.
+pub(crate) fn b64_into<'a>(i: In<'a>, what: &'static str, out: &mut Vec<u8>) -> Res<'a, usize> {
     let (rest, n) = size(i, what)?;
     if n % 4 != 0 {
         return bad(
@@ -476,8 +464,8 @@ pub(crate) fn b64<'a>(i: In<'a>, what: &'static str) -> Res<'a, Vec<u8>> {
         );
     }
     let (after, text) = take_lf(rest, n, what)?;
-    match decode_b64(text) {
-        Some(out) => Ok((after, out)),
+    match b64::decode_into(text, out) {
+        Some(len) => Ok((after, len)),
         None => bad(rest, ErrorKind::Base64 { what }),
     }
 }
@@ -488,121 +476,15 @@ pub(crate) fn digest(i: In<'_>) -> Res<'_, [u8; 20]> {
     let Some(text) = i.get(..28) else {
         return incomplete(i, WHAT, 28);
     };
-    let mut buf = [0u8; 21];
-    match decode_small(text, &mut buf) {
-        Some(20) => {}
-        _ => return bad(i, ErrorKind::Base64 { what: "digest" }),
+    match b64::digest(text) {
+        Some(d) => Ok((&i[28..], d)),
+        None => bad(i, ErrorKind::Base64 { what: "digest" }),
     }
-    let mut d = [0u8; 20];
-    d.copy_from_slice(&buf[..20]);
-    Ok((&i[28..], d))
-}
-
-/// Below this many characters the SIMD engine falls back to scalar code,
-/// slower than the table decoder.
-const SMALL_B64: usize = 64;
-
-/// Decodes padded standard base64 whose length is a multiple of 4.
-#[allow(clippy::slow_vector_initialization)] // measured: faster than calloc here
-fn decode_b64(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() < SMALL_B64 {
-        // Not `vec![0; n]`: calloc costs more than malloc for small sizes.
-        let mut out = Vec::with_capacity(text.len() / 4 * 3);
-        out.resize(text.len() / 4 * 3, 0);
-        let n = decode_small(text, &mut out)?;
-        out.truncate(n);
-        return Some(out);
-    }
-    let mut out = vec![0u8; text.len() / 4 * 3];
-    let n = B64.decode_slice(text, &mut out).ok()?;
-    out.truncate(n);
-    Some(out)
-}
-
-/// Marks bytes outside the alphabet in [`B64_TABLE`].
-const NOT_B64: u8 = 0xff;
-
-/// Value of each base64 character, or [`NOT_B64`].
-static B64_TABLE: [u8; 256] = {
-    let mut t = [NOT_B64; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut k = 0;
-    while k < 64 {
-        t[alphabet[k] as usize] = k as u8;
-        k += 1;
-    }
-    t
-};
-
-/// Table decoder for short payloads, with the same rules as the engine:
-/// padding only at the end (`x=` or `==` in the last quad), trailing bits
-/// ignored. `out` must hold `text.len() / 4 * 3` bytes; returns the length.
-fn decode_small(text: &[u8], out: &mut [u8]) -> Option<usize> {
-    let Some(body_len) = text.len().checked_sub(4) else {
-        return text.is_empty().then_some(0);
-    };
-    let (body, last) = text.split_at(body_len);
-    let v = |c: u8| u32::from(B64_TABLE[usize::from(c)]);
-    for (q, o) in body.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
-        let (a, b, c, d) = (v(q[0]), v(q[1]), v(q[2]), v(q[3]));
-        if (a | b | c | d) & 0x80 != 0 {
-            return None;
-        }
-        let n = (a << 18) | (b << 12) | (c << 6) | d;
-        o[0] = (n >> 16) as u8;
-        o[1] = (n >> 8) as u8;
-        o[2] = n as u8;
-    }
-    let at = body.len() / 4 * 3;
-    let (a, b) = (v(last[0]), v(last[1]));
-    let (c, d) = match (last[2], last[3]) {
-        (b'=', b'=') => (0, None),
-        (b'=', _) => return None,
-        (c, b'=') => (v(c), Some(None)),
-        (c, d) => (v(c), Some(Some(v(d)))),
-    };
-    let d_val = match d {
-        Some(Some(d)) => d,
-        _ => 0,
-    };
-    if (a | b | c | d_val) & 0x80 != 0 {
-        return None;
-    }
-    let n = ((a << 18) | (b << 12) | (c << 6) | d_val).to_be_bytes();
-    let len = match d {
-        None => 1,
-        Some(None) => 2,
-        Some(Some(_)) => 3,
-    };
-    out.get_mut(at..at + len)?.copy_from_slice(&n[1..1 + len]);
-    Some(at + len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn small_base64_decoder_agrees_with_the_engine() {
-        let chars = b"AQz09+/=";
-        let mut seed = 7u64;
-        for len in (0..=40).step_by(4) {
-            for _ in 0..2000 {
-                let text: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        chars[(seed % 8) as usize]
-                    })
-                    .collect();
-                let mut out = vec![0u8; len / 4 * 3];
-                let small = decode_small(&text, &mut out).map(|n| out[..n].to_vec());
-                let engine = B64.decode(&text).ok();
-                assert_eq!(small, engine, "{}", text.escape_ascii());
-            }
-        }
-    }
 
     #[test]
     fn floats_follow_asrestore() {

@@ -20,7 +20,7 @@
 //!     }
 //! }
 //! parser.finish()?;
-//! assert_eq!(records[0].bins[0].value, Value::String("line1\nline2".into()));
+//! assert_eq!(records[0].bin(0).unwrap().value, Value::String(b"line1\nline2"));
 //! # Ok::<(), asb_format::ParseError>(())
 //! ```
 //!
@@ -54,25 +54,30 @@
 //! * Memory is bounded by the largest entity actually present: declared
 //!   lengths are never used to allocate; a truncated file that declares a
 //!   10^12-byte value just reports the end of input.
-//! * Zero-copy: raw strings, GeoJSON, compact blobs, UDF bodies and names
-//!   without escapes are [`bytes::Bytes`] slices of the pushed chunks (an
-//!   entity that straddles chunks is copied once). Base64 payloads are decoded
-//!   once (SIMD for long ones); lists, maps and HLLs stay the server's bytes
-//!   with their particle type.
+//! * Zero-copy: a [`Record`] holds one [`bytes::Bytes`] slice of the pushed
+//!   chunks (an entity that straddles chunks is copied once) and one buffer of
+//!   decoded base64 payloads and unescaped names; its keys, bins and values
+//!   are borrowed views into those two buffers. Raw strings, GeoJSON, compact
+//!   blobs and plain names are never copied. Base64 payloads are decoded once
+//!   (SIMD for long ones); lists, maps and HLLs stay the server's bytes with
+//!   their particle type. UDF bodies are slices of the input too.
 //! * Never panics on input (fuzzed).
 //!
 //! The [`encode`] module writes entities byte for byte as asbackup does.
 
+mod b64;
 pub mod encode;
 mod error;
 mod grammar;
 mod lex;
 mod parser;
+pub mod record;
 mod value;
 
 pub use error::{ErrorKind, ParseError};
 pub use parser::{Parser, ParserOptions};
+pub use record::{Bins, Record, RecordBuilder};
 pub use value::{
-    Bin, BytesType, Entity, GlobalItem, IndexPath, IndexType, Key, MetaLine, PathType, Record,
+    Bin, BytesType, Entity, GlobalItem, IndexPath, IndexType, Key, MetaLine, PathType,
     SecondaryIndex, Udf, Value, Version,
 };

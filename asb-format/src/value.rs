@@ -1,10 +1,15 @@
 //! The decoded contents of an `.asb` file: records, keys, bins, values and global items.
 //!
-//! Byte payloads are [`Bytes`] that refer into the parser's input where no
-//! decoding was needed (raw strings, compact blobs, unescaped names); base64
-//! payloads and escaped names are decoded once into fresh buffers.
+//! A [`Record`](crate::Record) keeps its bytes in two buffers (see
+//! [`crate::record`]); its keys, bins and values are views borrowed from it.
+//! Global items and meta lines are rare and hold [`Bytes`] directly: slices of
+//! the parser's input where no decoding was needed, fresh buffers otherwise.
+
+use std::fmt;
 
 use bytes::Bytes;
+
+use crate::Record;
 
 /// `Version` line of a backup file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,9 +64,9 @@ impl BytesType {
     }
 }
 
-/// A bin value (format §1.8).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+/// A bin value (format §1.8), borrowed from its [`Record`](crate::Record).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Value<'a> {
     /// `N`: nil, i.e. delete this bin on write.
     Nil,
     /// `Z`: boolean (particle 17).
@@ -71,53 +76,80 @@ pub enum Value {
     /// `D`: double (particle 2). NaN payloads are kept as parsed.
     Float(f64),
     /// `S` or `X`: string (particle 3); raw bytes, not necessarily UTF-8.
-    String(Bytes),
+    String(&'a [u8]),
     /// `G`: GeoJSON text (particle 23).
-    GeoJson(Bytes),
+    GeoJson(&'a [u8]),
     /// `B J C P R H E Y M L`: opaque bytes with their particle type; lists and
     /// maps are the server's msgpack bytes, never re-encoded.
-    Bytes(BytesType, Bytes),
+    Bytes(BytesType, &'a [u8]),
 }
 
-/// One `-` bin line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bin {
+impl fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("Nil"),
+            Value::Bool(v) => write!(f, "Bool({v})"),
+            Value::Int(v) => write!(f, "Int({v})"),
+            Value::Float(v) => write!(f, "Float({v:?})"),
+            Value::String(s) => write!(f, "String(b\"{}\")", s.escape_ascii()),
+            Value::GeoJson(s) => write!(f, "GeoJson(b\"{}\")", s.escape_ascii()),
+            Value::Bytes(t, s) => write!(f, "Bytes({t:?}, b\"{}\")", s.escape_ascii()),
+        }
+    }
+}
+
+/// One `-` bin line, borrowed from its [`Record`](crate::Record).
+#[derive(Clone, Copy, PartialEq)]
+pub struct Bin<'a> {
     /// Bin name, unescaped (raw bytes).
-    pub name: Bytes,
+    pub name: &'a [u8],
     /// Bin value.
-    pub value: Value,
+    pub value: Value<'a>,
 }
 
-/// A `+ k` user key (format §1.7).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Key {
+impl<'a> Bin<'a> {
+    /// A bin from its name and value.
+    pub fn new(name: &'a (impl AsRef<[u8]> + ?Sized), value: Value<'a>) -> Self {
+        Self {
+            name: name.as_ref(),
+            value,
+        }
+    }
+}
+
+impl fmt::Debug for Bin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Bin(b\"{}\", {:?})",
+            self.name.escape_ascii(),
+            self.value
+        )
+    }
+}
+
+/// A `+ k` user key (format §1.7), borrowed from its [`Record`](crate::Record).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Key<'a> {
     /// `I`: integer key.
     Int(i64),
     /// `D`: double key.
     Float(f64),
     /// `S` or `X`: string key (raw bytes).
-    String(Bytes),
+    String(&'a [u8]),
     /// `B` or `B!`: bytes key.
-    Bytes(Bytes),
+    Bytes(&'a [u8]),
 }
 
-/// One record: its header lines and bins (format §1.6).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// `+ k`: the stored user key, if the backup had one.
-    pub key: Option<Key>,
-    /// `+ n`: namespace (unescaped).
-    pub namespace: Bytes,
-    /// `+ d`: the 20-byte RIPEMD-160 digest.
-    pub digest: [u8; 20],
-    /// `+ s`: set name (unescaped); `None` when the line is absent.
-    pub set: Option<Bytes>,
-    /// `+ g`: generation, 0..=65535.
-    pub generation: u16,
-    /// `+ t`: void time in seconds since 2010-01-01T00:00:00Z; 0 = never expires.
-    pub void_time: u32,
-    /// The bins in file order (duplicates kept; last wins on write).
-    pub bins: Vec<Bin>,
+impl fmt::Debug for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Int(v) => write!(f, "Int({v})"),
+            Key::Float(v) => write!(f, "Float({v:?})"),
+            Key::String(s) => write!(f, "String(b\"{}\")", s.escape_ascii()),
+            Key::Bytes(s) => write!(f, "Bytes(b\"{}\")", s.escape_ascii()),
+        }
+    }
 }
 
 /// Secondary-index type letter of a `* i` line.

@@ -29,24 +29,70 @@ fn bytes_type() -> impl Strategy<Value = BytesType> {
     ])
 }
 
-fn value() -> impl Strategy<Value = Value> {
+/// An owned bin value, from which the strategies build records.
+#[derive(Debug, Clone)]
+enum OwnedValue {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(Bytes),
+    GeoJson(Bytes),
+    Bytes(BytesType, Bytes),
+}
+
+impl OwnedValue {
+    fn view(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Nil => Value::Nil,
+            OwnedValue::Bool(v) => Value::Bool(*v),
+            OwnedValue::Int(v) => Value::Int(*v),
+            OwnedValue::Float(v) => Value::Float(*v),
+            OwnedValue::String(s) => Value::String(s),
+            OwnedValue::GeoJson(s) => Value::GeoJson(s),
+            OwnedValue::Bytes(t, s) => Value::Bytes(*t, s),
+        }
+    }
+}
+
+/// An owned user key.
+#[derive(Debug, Clone)]
+enum OwnedKey {
+    Int(i64),
+    Float(f64),
+    String(Bytes),
+    Bytes(Bytes),
+}
+
+impl OwnedKey {
+    fn view(&self) -> Key<'_> {
+        match self {
+            OwnedKey::Int(v) => Key::Int(*v),
+            OwnedKey::Float(v) => Key::Float(*v),
+            OwnedKey::String(s) => Key::String(s),
+            OwnedKey::Bytes(s) => Key::Bytes(s),
+        }
+    }
+}
+
+fn value() -> impl Strategy<Value = OwnedValue> {
     prop_oneof![
-        Just(Value::Nil),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::Int),
-        any::<f64>().prop_map(Value::Float),
-        payload().prop_map(Value::String),
-        payload().prop_map(Value::GeoJson),
-        (bytes_type(), payload()).prop_map(|(t, b)| Value::Bytes(t, b)),
+        Just(OwnedValue::Nil),
+        any::<bool>().prop_map(OwnedValue::Bool),
+        any::<i64>().prop_map(OwnedValue::Int),
+        any::<f64>().prop_map(OwnedValue::Float),
+        payload().prop_map(OwnedValue::String),
+        payload().prop_map(OwnedValue::GeoJson),
+        (bytes_type(), payload()).prop_map(|(t, b)| OwnedValue::Bytes(t, b)),
     ]
 }
 
-fn key() -> impl Strategy<Value = Key> {
+fn key() -> impl Strategy<Value = OwnedKey> {
     prop_oneof![
-        any::<i64>().prop_map(Key::Int),
-        any::<f64>().prop_map(Key::Float),
-        payload().prop_map(Key::String),
-        payload().prop_map(Key::Bytes),
+        any::<i64>().prop_map(OwnedKey::Int),
+        any::<f64>().prop_map(OwnedKey::Float),
+        payload().prop_map(OwnedKey::String),
+        payload().prop_map(OwnedKey::Bytes),
     ]
 }
 
@@ -58,20 +104,21 @@ fn record() -> impl Strategy<Value = Record> {
         prop::option::of(name(63).prop_filter("set", |s| !s.is_empty())),
         any::<u16>(),
         any::<u32>(),
-        prop::collection::vec(
-            (name(15), value()).prop_map(|(name, value)| Bin { name, value }),
-            0..8,
-        ),
+        prop::collection::vec((name(15), value()), 0..8),
     )
         .prop_map(
-            |(key, namespace, digest, set, generation, void_time, bins)| Record {
-                key,
-                namespace,
-                digest,
-                set,
-                generation,
-                void_time,
-                bins,
+            |(key, namespace, digest, set, generation, void_time, bins)| {
+                let mut r = Record::builder(namespace, digest)
+                    .generation(generation)
+                    .void_time(void_time)
+                    .bins(bins.iter().map(|(n, v)| Bin::new(n, v.view())));
+                if let Some(k) = &key {
+                    r = r.key(k.view());
+                }
+                if let Some(s) = set {
+                    r = r.set(s);
+                }
+                r.build()
             },
         )
 }

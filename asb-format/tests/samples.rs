@@ -14,11 +14,13 @@ fn b(s: &[u8]) -> Bytes {
     Bytes::copy_from_slice(s)
 }
 
-fn bin(name: &[u8], value: Value) -> Bin {
-    Bin {
-        name: b(name),
-        value,
-    }
+fn bin<'a>(name: &'a [u8], value: Value<'a>) -> Bin<'a> {
+    Bin { name, value }
+}
+
+/// A record's bins as a vector, for comparisons.
+fn bins(r: &Record) -> Vec<Bin<'_>> {
+    r.bins().collect()
 }
 
 fn digest(b64: &str) -> [u8; 20] {
@@ -28,8 +30,12 @@ fn digest(b64: &str) -> [u8; 20] {
     v.try_into().unwrap()
 }
 
-fn b64(s: &str) -> Bytes {
-    Bytes::from(base64::engine::general_purpose::STANDARD.decode(s).unwrap())
+/// Decoded base64, leaked so that expected values can borrow it for the whole test.
+fn b64(s: &str) -> &'static [u8] {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap()
+        .leak()
 }
 
 const SAMPLES: [&str; 5] = [
@@ -125,43 +131,38 @@ fn sample_01_first_file() {
     let Entity::Record(r) = &e[12] else {
         panic!("expected record");
     };
-    let want = Record {
-        key: Some(Key::String(b(b"user1"))),
-        namespace: b(b"test"),
-        digest: digest("AxYfNSyKuFRIlSyJbs2qEis8TnE="),
-        set: Some(b(b"demo")),
-        generation: 3,
-        void_time: 0,
-        bins: vec![
+    let want = Record::builder("test", digest("AxYfNSyKuFRIlSyJbs2qEis8TnE="))
+        .key(Key::String(b"user1"))
+        .set("demo")
+        .generation(3)
+        .void_time(0)
+        .bins([
             bin(b"age", Value::Int(42)),
             bin(b"min_i64", Value::Int(i64::MIN)),
             bin(b"max_i64", Value::Int(i64::MAX)),
             bin(b"ratio", Value::Float(0.1)),
             bin(b"avogadro", Value::Float(6.02214076e23)),
-            bin(b"name", Value::String(b(b"Hello World"))),
-            bin(b"note", Value::String(b(b"line1\nline2"))),
-            bin(b"empty", Value::String(Bytes::new())),
+            bin(b"name", Value::String(b"Hello World")),
+            bin(b"note", Value::String(b"line1\nline2")),
+            bin(b"empty", Value::String(b"")),
             bin(b"active", Value::Bool(true)),
             bin(b"banned", Value::Bool(false)),
             bin(
                 b"loc",
-                Value::GeoJson(b(br#"{"type":"Point","coordinates":[-122.5,37.75]}"#)),
+                Value::GeoJson(br#"{"type":"Point","coordinates":[-122.5,37.75]}"#),
             ),
-            bin(b"raw", Value::Bytes(BytesType::Blob, b(&[0, 1, 2, 0xff]))),
+            bin(b"raw", Value::Bytes(BytesType::Blob, &[0, 1, 2, 0xff])),
             bin(
                 b"tags",
-                Value::Bytes(BytesType::List, b(b"\x92\xa4\x03red\xa5\x03blue")),
+                Value::Bytes(BytesType::List, b"\x92\xa4\x03red\xa5\x03blue"),
             ),
             bin(
                 b"attrs",
-                Value::Bytes(
-                    BytesType::Map,
-                    b(b"\x82\xa6\x03color\xa4\x03red\xa2\x03n\x07"),
-                ),
+                Value::Bytes(BytesType::Map, b"\x82\xa6\x03color\xa4\x03red\xa2\x03n\x07"),
             ),
             bin(b"gone", Value::Nil),
-        ],
-    };
+        ])
+        .build();
     assert_eq!(r, &want);
     assert_eq!(e.len(), 13);
 }
@@ -170,31 +171,31 @@ fn sample_01_first_file() {
 fn sample_02_keys_sets_escapes() {
     let e = parse(&sample("02-keys-sets-escapes.asb")).unwrap();
     let r = records(&e);
-    let keys: Vec<_> = r.iter().map(|r| r.key.clone()).collect();
+    let keys: Vec<_> = r.iter().map(|r| r.key()).collect();
     assert_eq!(
         keys,
         vec![
             Some(Key::Int(1)),
             Some(Key::Int(-42)),
-            Some(Key::String(b(b"a b\nc"))),
-            Some(Key::String(b(b"hello"))),
-            Some(Key::Bytes(b(&[0, 1, 2, 0xff]))),
-            Some(Key::Bytes(b(b"x y\nz"))),
+            Some(Key::String(b"a b\nc")),
+            Some(Key::String(b"hello")),
+            Some(Key::Bytes(&[0, 1, 2, 0xff])),
+            Some(Key::Bytes(b"x y\nz")),
             None,
-            Some(Key::String(b(b"names"))),
+            Some(Key::String(b"names")),
         ]
     );
-    let sets: Vec<_> = r.iter().map(|r| r.set.clone()).collect();
-    let demo = Some(b(b"demo"));
+    let sets: Vec<_> = r.iter().map(|r| r.set()).collect();
+    let demo = Some(&b"demo"[..]);
     assert_eq!(
         sets,
         vec![
-            demo.clone(),
+            demo,
             None,
-            Some(b(b"my set")),
-            demo.clone(),
-            demo.clone(),
-            demo.clone(),
+            Some(&b"my set"[..]),
+            demo,
+            demo,
+            demo,
             None,
             demo
         ]
@@ -203,23 +204,23 @@ fn sample_02_keys_sets_escapes() {
     assert_eq!(r[2].generation, 2);
     assert_eq!(r[6].digest, digest("sUES3eg1JB93t8JiJQWMjTCZYF0="));
     assert_eq!(
-        r[3].bins,
-        vec![bin(b"v", Value::String(b(b"X = base64 string")))]
+        bins(r[3]),
+        vec![bin(b"v", Value::String(b"X = base64 string"))]
     );
-    assert_eq!(r[1].bins, vec![bin(b"v", Value::Int(-42))]);
+    assert_eq!(bins(r[1]), vec![bin(b"v", Value::Int(-42))]);
     assert_eq!(
-        r[7].bins,
+        bins(r[7]),
         vec![
             bin(b"with space", Value::Int(1)),
             bin(b"back\\slash", Value::Int(2)),
             bin(b"new\nline", Value::Int(3)),
-            bin("héllo".as_bytes(), Value::String(b(b"ok"))),
+            bin("héllo".as_bytes(), Value::String(b"ok")),
             bin(b"abcdefghijklmno", Value::Int(15)),
         ]
     );
     assert!(
         r.iter()
-            .all(|r| r.namespace == b(b"test") && r.void_time == 0)
+            .all(|r| r.namespace() == b"test" && r.void_time == 0)
     );
 }
 
@@ -227,42 +228,42 @@ fn sample_02_keys_sets_escapes() {
 fn sample_03_blobs_both_forms_agree() {
     let e = parse(&sample("03-blob-and-cdt-types.asb")).unwrap();
     let r = records(&e);
-    assert_eq!(r[0].key, Some(Key::String(b(b"blobs-b64"))));
-    assert_eq!(r[1].key, Some(Key::String(b(b"blobs-raw"))));
-    assert_eq!(r[0].bins, r[1].bins);
+    assert_eq!(r[0].key(), Some(Key::String(b"blobs-b64")));
+    assert_eq!(r[1].key(), Some(Key::String(b"blobs-raw")));
+    assert_eq!(bins(r[0]), bins(r[1]));
     use BytesType::*;
     let want = vec![
-        bin(b"blob", Value::Bytes(Blob, b(b"\x00 \n\\\xff"))),
+        bin(b"blob", Value::Bytes(Blob, b"\x00 \n\\\xff")),
         bin(b"java", Value::Bytes(Java, b64("rO0ABXQAAmhp"))),
-        bin(b"csharp", Value::Bytes(CSharp, b(&[0, 1, 0, 0, 0]))),
+        bin(b"csharp", Value::Bytes(CSharp, &[0, 1, 0, 0, 0])),
         bin(b"python", Value::Bytes(Python, b64("gARLBy4="))),
         bin(b"ruby", Value::Bytes(Ruby, b64("BAhpDA=="))),
-        bin(b"php", Value::Bytes(Php, b(b"i:7;"))),
+        bin(b"php", Value::Bytes(Php, b"i:7;")),
         bin(b"erlang", Value::Bytes(Erlang, b64("g2EH"))),
         bin(
             b"hll",
             Value::Bytes(
                 Hll,
-                b(&[
+                &[
                     0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                ]),
+                ],
             ),
         ),
-        bin(b"list_empty", Value::Bytes(List, b(&[0x90]))),
+        bin(b"list_empty", Value::Bytes(List, &[0x90])),
         bin(
             b"list_nested",
-            Value::Bytes(List, b(b"\x92\x01\x92\x02\xa2\x03x")),
+            Value::Bytes(List, b"\x92\x01\x92\x02\xa2\x03x"),
         ),
-        bin(b"map_empty", Value::Bytes(Map, b(&[0x80]))),
+        bin(b"map_empty", Value::Bytes(Map, &[0x80])),
         bin(
             b"map_kordered",
             Value::Bytes(Map, b64("g8cAAcCiA2EBogNiAg==")),
         ),
-        bin(b"blob_empty", Value::Bytes(Blob, Bytes::new())),
+        bin(b"blob_empty", Value::Bytes(Blob, b"")),
     ];
-    assert_eq!(r[0].bins, want);
+    assert_eq!(bins(r[0]), want);
     assert_eq!(
-        r[1].bins[7].value,
+        bins(r[1])[7].value,
         Value::Bytes(Hll, b64("AAQAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
     );
     let particle: Vec<u8> = want
@@ -280,8 +281,7 @@ fn sample_04_ttl_and_quirks() {
     let e = parse(&sample("04-ttl-filters-and-quirks.asb")).unwrap();
     let r = records(&e);
     let floats: Vec<f64> = r[0]
-        .bins
-        .iter()
+        .bins()
         .map(|b| match b.value {
             Value::Float(f) => f,
             ref v => panic!("not a float: {v:?}"),
@@ -301,19 +301,19 @@ fn sample_04_ttl_and_quirks() {
     assert_eq!(floats[10], f64::MAX);
     let void: Vec<u32> = r.iter().map(|r| r.void_time).collect();
     assert_eq!(void, [0, 1, 0, 0, 788918400, 0, 0, 0, 0]);
-    assert!(r[2].bins.is_empty());
-    assert_eq!(r[3].set, Some(b(b"other")));
+    assert!(bins(r[2]).is_empty());
+    assert_eq!(r[3].set(), Some(&b"other"[..]));
     assert_eq!(
-        r[5].bins,
+        bins(r[5]),
         vec![bin(b"dup", Value::Int(1)), bin(b"dup", Value::Int(2))]
     );
-    assert_eq!(r[6].bins, vec![bin(b"x", Value::Nil)]);
-    assert_eq!(r[7].key, Some(Key::Float(3.5)));
+    assert_eq!(bins(r[6]), vec![bin(b"x", Value::Nil)]);
+    assert_eq!(r[7].key(), Some(Key::Float(3.5)));
     assert_eq!(
-        r[8].bins,
+        bins(r[8]),
         vec![
-            bin(b"s_bang", Value::String(b(b"abc"))),
-            bin(b"with_nul", Value::String(b(b"a\0b"))),
+            bin(b"s_bang", Value::String(b"abc")),
+            bin(b"with_nul", Value::String(b"a\0b")),
             bin(b"neg_zero", Value::Int(0)),
         ]
     );
@@ -325,13 +325,13 @@ fn sample_05_legacy_does_not_unescape() {
     assert_eq!(e[0], Entity::Header(Version::V3_0));
     assert_eq!(e[2], Entity::Meta(MetaLine::FirstFile));
     let r = records(&e);
-    assert_eq!(r[0].set, Some(b(b"back\\slash")));
-    assert_eq!(r[0].key, Some(Key::String(b(b"k30"))));
+    assert_eq!(r[0].set(), Some(&b"back\\slash"[..]));
+    assert_eq!(r[0].key(), Some(Key::String(b"k30")));
     assert_eq!(r[0].generation, 2);
     assert_eq!(
-        r[0].bins,
+        bins(r[0]),
         vec![
-            bin(b"a\\b", Value::String(b(b"x"))),
+            bin(b"a\\b", Value::String(b"x")),
             bin(b"plain", Value::Int(5))
         ]
     );

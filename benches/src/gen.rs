@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 
 use asb_format::encode::{EncodeOptions, Encoder, header};
-use asb_format::{Bin, BytesType, Entity, Key, MetaLine, Record, Value, Version};
+use asb_format::{BytesType, Entity, Key, MetaLine, Record, Value, Version};
 use bytes::Bytes;
 
 /// The kind of records to generate.
@@ -191,13 +191,6 @@ impl Rng {
     }
 }
 
-fn bin(name: &'static str, value: Value) -> Bin {
-    Bin {
-        name: Bytes::from_static(name.as_bytes()),
-        value,
-    }
-}
-
 /// A server-format msgpack list of small ints and short strings.
 fn msgpack_list(rng: &mut Rng, items: usize) -> Vec<u8> {
     let items = items.min(15);
@@ -239,96 +232,73 @@ fn msgpack_scalar(rng: &mut Rng, v: &mut Vec<u8>) {
     }
 }
 
-fn record(rng: &mut Rng, opts: &GenOptions, ns: &Bytes, n: u64) -> Record {
+fn record(rng: &mut Rng, opts: &GenOptions, ns: &[u8], n: u64) -> Record {
     let mut digest = [0u8; 20];
     digest.copy_from_slice(&rng.bytes(20));
-    let key = opts.keys.then(|| {
-        if n.is_multiple_of(2) {
-            Key::Int(n as i64)
+    let mut r = Record::builder(ns, digest).set("demo");
+    if opts.keys {
+        r = if n.is_multiple_of(2) {
+            r.key(Key::Int(n as i64))
         } else {
-            Key::String(Bytes::from(format!("user-{n:010}")))
-        }
-    });
-    let bins = match opts.shape {
+            r.key(Key::String(format!("user-{n:010}").as_bytes()))
+        };
+    }
+    r = match opts.shape {
         Shape::SmallScalars => {
-            let mut b = vec![
-                bin("id", Value::Int(n as i64)),
-                bin("count", Value::Int(rng.range(0, 1 << 40) as i64)),
-                bin("name", Value::String(rng.text_in(6, 24, false).into())),
-            ];
+            r = r
+                .bin("id", Value::Int(n as i64))
+                .bin("count", Value::Int(rng.range(0, 1 << 40) as i64))
+                .bin("name", Value::String(&rng.text_in(6, 24, false)));
             if rng.next() & 1 == 0 {
-                b.push(bin("flag", Value::Int(rng.range(0, 1) as i64)));
-                b.push(bin("tag", Value::String(rng.text(8, false).into())));
+                r = r
+                    .bin("flag", Value::Int(rng.range(0, 1) as i64))
+                    .bin("tag", Value::String(&rng.text(8, false)));
             }
-            b
+            r
         }
         Shape::Blobs => {
-            let mut b = vec![
-                bin("id", Value::Int(n as i64)),
-                bin(
-                    "payload",
-                    Value::Bytes(BytesType::Blob, rng.bytes_in(200, 4096).into()),
-                ),
-            ];
+            r = r.bin("id", Value::Int(n as i64)).bin(
+                "payload",
+                Value::Bytes(BytesType::Blob, &rng.bytes_in(200, 4096)),
+            );
             if rng.next() & 3 == 0 {
-                b.push(bin(
+                r = r.bin(
                     "thumb",
-                    Value::Bytes(BytesType::Blob, rng.bytes_in(64, 512).into()),
-                ));
+                    Value::Bytes(BytesType::Blob, &rng.bytes_in(64, 512)),
+                );
             }
-            b
+            r
         }
-        Shape::ListsMaps => vec![
-            bin(
-                "tags",
-                Value::Bytes(BytesType::List, msgpack_list(rng, 8).into()),
-            ),
-            bin(
+        Shape::ListsMaps => r
+            .bin("tags", Value::Bytes(BytesType::List, &msgpack_list(rng, 8)))
+            .bin(
                 "scores",
-                Value::Bytes(BytesType::List, msgpack_list(rng, 15).into()),
-            ),
-            bin(
-                "attrs",
-                Value::Bytes(BytesType::Map, msgpack_map(rng, 6).into()),
-            ),
-            bin(
-                "meta",
-                Value::Bytes(BytesType::Map, msgpack_map(rng, 12).into()),
-            ),
-        ],
-        Shape::LongStrings => vec![
-            bin("id", Value::Int(n as i64)),
-            bin("body", Value::String(rng.text_in(1024, 8192, true).into())),
-        ],
-        Shape::Mixed => vec![
-            bin("id", Value::Int(n as i64)),
-            bin("score", Value::Float(rng.next() as f64 / 7.0e12)),
-            bin("name", Value::String(rng.text_in(8, 32, false).into())),
-            bin("comment", Value::String(rng.text_in(40, 200, true).into())),
-            bin("active", Value::Bool(rng.next() & 1 == 0)),
-            bin(
+                Value::Bytes(BytesType::List, &msgpack_list(rng, 15)),
+            )
+            .bin("attrs", Value::Bytes(BytesType::Map, &msgpack_map(rng, 6)))
+            .bin("meta", Value::Bytes(BytesType::Map, &msgpack_map(rng, 12))),
+        Shape::LongStrings => r
+            .bin("id", Value::Int(n as i64))
+            .bin("body", Value::String(&rng.text_in(1024, 8192, true))),
+        Shape::Mixed => r
+            .bin("id", Value::Int(n as i64))
+            .bin("score", Value::Float(rng.next() as f64 / 7.0e12))
+            .bin("name", Value::String(&rng.text_in(8, 32, false)))
+            .bin("comment", Value::String(&rng.text_in(40, 200, true)))
+            .bin("active", Value::Bool(rng.next() & 1 == 0))
+            .bin(
                 "avatar",
-                Value::Bytes(BytesType::Blob, rng.bytes_in(60, 160).into()),
-            ),
-            bin(
-                "tags",
-                Value::Bytes(BytesType::List, msgpack_list(rng, 4).into()),
-            ),
-        ],
+                Value::Bytes(BytesType::Blob, &rng.bytes_in(60, 160)),
+            )
+            .bin("tags", Value::Bytes(BytesType::List, &msgpack_list(rng, 4))),
     };
-    Record {
-        key,
-        namespace: ns.clone(),
-        digest,
-        set: Some(Bytes::from_static(b"demo")),
-        generation: rng.range(1, 20) as u16,
-        void_time: if rng.next() & 3 == 0 {
+    r.generation(rng.range(1, 20) as u16)
+        .void_time(if rng.next() & 3 == 0 {
             0
         } else {
             rng.range(600_000_000, 800_000_000) as u32
-        },
-        bins,
-    }
+        })
+        .build()
 }
 
 #[cfg(test)]

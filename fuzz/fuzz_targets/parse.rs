@@ -57,7 +57,7 @@ fuzz_target!(|input: &[u8]| {
     // may push a long one over), and the encoder omits an empty set line.
     if entities.iter().any(|e| match e {
         Entity::Meta(MetaLine::Namespace(ns)) => ns.len() > 490,
-        Entity::Record(r) => r.set.as_ref().is_some_and(|s| s.is_empty()),
+        Entity::Record(r) => r.set().is_some_and(|s| s.is_empty()),
         _ => false,
     }) {
         return;

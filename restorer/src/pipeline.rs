@@ -160,13 +160,23 @@ enum Work {
     Udf(Udf),
 }
 
+/// Where a file's decided work goes.
+enum Outlet {
+    /// To the file's dispatcher, which writes it.
+    Writer {
+        tx: mpsc::Sender<Work>,
+        /// Spent batches to drop on this thread.
+        recycle: std::sync::mpsc::Receiver<Vec<WriteRecord>>,
+    },
+    /// `--dry-run`: the pipeline ends after the transform; work is counted and dropped here.
+    Discard(Arc<Counters>),
+}
+
 struct RestoreSink {
     transformer: Transformer,
     batch: Vec<WriteRecord>,
     batch_size: usize,
-    tx: mpsc::Sender<Work>,
-    /// Spent batches to drop on this thread.
-    recycle: std::sync::mpsc::Receiver<Vec<WriteRecord>>,
+    outlet: Outlet,
     no_records: bool,
     no_indexes: bool,
     no_udfs: bool,
@@ -189,20 +199,38 @@ struct FileCtx<'a> {
 
 impl RestoreSink {
     fn send(&mut self, w: Work) -> Flow {
-        match self.tx.blocking_send(w) {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Stopped,
+        match &self.outlet {
+            Outlet::Writer { tx, .. } => match tx.blocking_send(w) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stopped,
+            },
+            Outlet::Discard(counters) => {
+                match w {
+                    Work::Records(_) => {}
+                    Work::Index(_) => inc(&counters.indexes),
+                    Work::Udf(_) => inc(&counters.udfs),
+                }
+                Flow::Continue
+            }
         }
     }
 
     fn flush(&mut self) -> Flow {
-        // Drop the batches the writer is done with here, where their buffers came from.
-        while self.recycle.try_recv().is_ok() {}
-        if self.batch.is_empty() {
-            return Flow::Continue;
+        match &self.outlet {
+            Outlet::Writer { recycle, .. } => {
+                // Drop the batches the writer is done with here, where their buffers came from.
+                while recycle.try_recv().is_ok() {}
+                if self.batch.is_empty() {
+                    return Flow::Continue;
+                }
+                let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+                self.send(Work::Records(b))
+            }
+            Outlet::Discard(_) => {
+                self.batch.clear();
+                Flow::Continue
+            }
         }
-        let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-        self.send(Work::Records(b))
     }
 
     fn on_entity(&mut self, e: Entity, line: u64, cx: &FileCtx) -> Result<Flow, PipelineError> {
@@ -371,7 +399,7 @@ fn parse_into(
 /// Shared state of a restore run.
 #[derive(Clone)]
 pub struct RestoreCtx {
-    /// `None` for a dry run: records are decided and batched, then dropped.
+    /// `None` for a dry run: records are decided and batched, then dropped by the parse thread.
     writer: Option<Writer>,
     in_flight: Arc<Semaphore>,
     limiter: Option<Arc<RateLimiter>>,
@@ -410,20 +438,8 @@ async fn dispatch(
     ctx: RestoreCtx,
     counters: Arc<Counters>,
     recycle: Recycle,
+    writer: Writer,
 ) -> Result<(), PipelineError> {
-    let Some(writer) = ctx.writer.clone() else {
-        // Dry run: everything up to the writer, nothing written.
-        while let Some(work) = rx.recv().await {
-            match work {
-                Work::Records(batch) => {
-                    let _ = recycle.send(batch);
-                }
-                Work::Index(_) => inc(&counters.indexes),
-                Work::Udf(_) => inc(&counters.udfs),
-            }
-        }
-        return Ok(());
-    };
     let mut tasks: JoinSet<Result<(), WriteError>> = JoinSet::new();
     let mut result = Ok(());
     let gerr = |error| PipelineError::Global {
@@ -530,9 +546,29 @@ async fn run_file(
     let (sink, dispatcher) = match restore {
         None => (Sink::Count, None),
         Some(ctx) => {
-            let cap = plan.cfg.max_async_batches.max(2);
-            let (tx, rx) = mpsc::channel(cap);
-            let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+            let (outlet, dispatcher) = match ctx.writer.clone() {
+                None => (Outlet::Discard(counters.clone()), None),
+                Some(writer) => {
+                    let cap = plan.cfg.max_async_batches.max(2);
+                    let (tx, rx) = mpsc::channel(cap);
+                    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+                    let d = tokio::spawn(dispatch(
+                        name.clone(),
+                        rx,
+                        ctx,
+                        counters.clone(),
+                        recycle_tx,
+                        writer,
+                    ));
+                    (
+                        Outlet::Writer {
+                            tx,
+                            recycle: recycle_rx,
+                        },
+                        Some(d),
+                    )
+                }
+            };
             let sink = RestoreSink {
                 transformer: Transformer::new(
                     plan.rule.clone(),
@@ -541,21 +577,13 @@ async fn run_file(
                 ),
                 batch: Vec::with_capacity(plan.cfg.batch_size),
                 batch_size: plan.cfg.batch_size,
-                tx,
-                recycle: recycle_rx,
+                outlet,
                 no_records: plan.cfg.no_records,
                 no_indexes: plan.cfg.no_indexes,
                 no_udfs: plan.cfg.no_udfs,
                 deferred: plan.deferred.clone(),
             };
-            let d = tokio::spawn(dispatch(
-                name.clone(),
-                rx,
-                ctx,
-                counters.clone(),
-                recycle_tx,
-            ));
-            (Sink::Restore(Box::new(sink)), Some(d))
+            (Sink::Restore(Box::new(sink)), dispatcher)
         }
     };
     let parse = tokio::task::spawn_blocking({

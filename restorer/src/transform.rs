@@ -99,18 +99,18 @@ impl WriteRecord {
     /// Converts to the client's key and bins (copies); every value keeps its bytes.
     pub fn to_client(&self) -> Result<ClientRecord, TransformError> {
         let rec = &self.record;
-        let set = match &rec.set {
+        let set = match rec.set() {
             Some(s) => utf8("set", s)?,
             None => String::new(),
         };
-        let user_key = rec.key.as_ref().and_then(convert_key);
+        let user_key = rec.key().and_then(convert_key);
         let send_key = user_key.is_some();
         let key = AsKey::with_digest(&*self.namespace, set, user_key, rec.digest);
-        let mut bins = Vec::with_capacity(rec.bins.len());
-        for b in &rec.bins {
+        let mut bins = Vec::with_capacity(rec.bin_count());
+        for b in rec.bins() {
             bins.push(AsBin::new(
-                utf8("bin name", &b.name)?,
-                convert_value(&b.value),
+                utf8("bin name", b.name)?,
+                convert_value(b.value),
             ));
         }
         Ok(ClientRecord {
@@ -176,7 +176,7 @@ pub struct Transformer {
     rule: NamespaceRule,
     opts: Arc<TransformOptions>,
     /// Cached target namespace for the current source namespace.
-    dst: Option<(Bytes, Arc<str>)>,
+    dst: Option<(Box<[u8]>, Arc<str>)>,
     now: u32,
 }
 
@@ -202,7 +202,7 @@ pub fn expiration(void_time: u32, extra_ttl: u32, now: u32) -> Option<Expiration
     }
 }
 
-fn utf8(what: &'static str, b: &Bytes) -> Result<String, TransformError> {
+fn utf8(what: &'static str, b: &[u8]) -> Result<String, TransformError> {
     std::str::from_utf8(b)
         .map(str::to_owned)
         .map_err(|_| TransformError::NotUtf8 {
@@ -212,11 +212,11 @@ fn utf8(what: &'static str, b: &Bytes) -> Result<String, TransformError> {
 }
 
 /// The value as the client will send it, byte for byte.
-pub fn convert_value(v: &Value) -> AsValue {
+pub fn convert_value(v: Value<'_>) -> AsValue {
     match v {
         Value::Nil => AsValue::Nil,
-        Value::Bool(b) => AsValue::Bool(*b),
-        Value::Int(i) => AsValue::Int(*i),
+        Value::Bool(b) => AsValue::Bool(b),
+        Value::Int(i) => AsValue::Int(i),
         Value::Float(f) => AsValue::Unknown(particle::FLOAT, f.to_bits().to_be_bytes().to_vec()),
         Value::String(s) => AsValue::Unknown(particle::STRING, s.to_vec()),
         Value::GeoJson(g) => {
@@ -231,10 +231,10 @@ pub fn convert_value(v: &Value) -> AsValue {
 
 /// The user key as the client sends it; `None` when the client cannot carry it (a string key
 /// that is not UTF-8: the record is then written by digest only).
-pub fn convert_key(k: &Key) -> Option<AsValue> {
+pub fn convert_key(k: Key<'_>) -> Option<AsValue> {
     match k {
-        Key::Int(i) => Some(AsValue::Int(*i)),
-        Key::Float(f) => Some(AsValue::Float((*f).into())),
+        Key::Int(i) => Some(AsValue::Int(i)),
+        Key::Float(f) => Some(AsValue::Float(f.into())),
         Key::String(s) => std::str::from_utf8(s)
             .ok()
             .map(|s| AsValue::String(s.into())),
@@ -301,16 +301,16 @@ impl Transformer {
         }
     }
 
-    fn target_namespace(&mut self, ns: &Bytes) -> Result<Arc<str>, TransformError> {
+    fn target_namespace(&mut self, ns: &[u8]) -> Result<Arc<str>, TransformError> {
         if let Some((src, dst)) = &self.dst
-            && src == ns
+            && src[..] == *ns
         {
             return Ok(dst.clone());
         }
         let dst: Arc<str> = match &self.rule {
             NamespaceRule::Keep => utf8("namespace", ns)?.into(),
             NamespaceRule::Require(src) | NamespaceRule::Rename { src, .. }
-                if src.as_bytes() != ns.as_ref() =>
+                if src.as_bytes() != ns =>
             {
                 return Err(TransformError::WrongNamespace {
                     expected: src.clone(),
@@ -321,25 +321,25 @@ impl Transformer {
             NamespaceRule::Rename { dst, .. } => dst.as_str().into(),
             NamespaceRule::RenameFromFile { .. } => return Err(TransformError::NoSourceNamespace),
         };
-        self.dst = Some((ns.clone(), dst.clone()));
+        self.dst = Some((ns.into(), dst.clone()));
         Ok(dst)
     }
 
     /// Decides one record (format §4.2 steps 1-5). `line` is for messages.
     pub fn decide(&mut self, mut rec: Record, line: u64) -> Result<Decision, TransformError> {
-        let namespace = self.target_namespace(&rec.namespace)?;
+        let namespace = self.target_namespace(rec.namespace())?;
         if let Some(list) = &self.opts.bin_list {
-            rec.bins.retain(|b| list.contains(&b.name));
+            rec.retain_bins(|b| list.contains(b.name));
         }
         let Some(expiration) = expiration(rec.void_time, self.opts.extra_ttl, self.now) else {
             return Ok(Decision::Expired);
         };
-        let set_ok = match (&self.opts.set_list, &rec.set) {
+        let set_ok = match (&self.opts.set_list, rec.set()) {
             (None, _) => true,
             (Some(sets), Some(set)) => sets.contains(set),
             (Some(_), None) => false,
         };
-        if !set_ok || rec.bins.is_empty() {
+        if !set_ok || rec.bin_count() == 0 {
             return Ok(Decision::Skipped);
         }
         Ok(Decision::Write(WriteRecord {
@@ -357,21 +357,13 @@ mod tests {
     use asb_format::{Bin, BytesType};
 
     fn rec(ns: &str, set: Option<&str>, void_time: u32, bins: &[(&str, Value)]) -> Record {
-        Record {
-            key: None,
-            namespace: Bytes::copy_from_slice(ns.as_bytes()),
-            digest: [7; 20],
-            set: set.map(|s| Bytes::copy_from_slice(s.as_bytes())),
-            generation: 3,
-            void_time,
-            bins: bins
-                .iter()
-                .map(|(n, v)| Bin {
-                    name: Bytes::copy_from_slice(n.as_bytes()),
-                    value: v.clone(),
-                })
-                .collect(),
+        let mut r = Record::builder(ns, [7; 20])
+            .generation(3)
+            .void_time(void_time);
+        if let Some(set) = set {
+            r = r.set(set);
         }
+        r.bins(bins.iter().map(|&(n, v)| Bin::new(n, v))).build()
     }
 
     fn opts(f: impl FnOnce(&mut TransformOptions)) -> Arc<TransformOptions> {
@@ -503,18 +495,18 @@ mod tests {
 
     #[test]
     fn values_keep_their_bytes() {
-        let bad_utf8 = Bytes::from_static(b"\xff\x00a\n");
+        let bad_utf8: &[u8] = b"\xff\x00a\n";
         assert_eq!(
-            convert_value(&Value::String(bad_utf8.clone())),
+            convert_value(Value::String(bad_utf8)),
             AsValue::Unknown(3, bad_utf8.to_vec())
         );
         let nan = f64::from_bits(0x7ff8_0000_0000_1234);
         assert_eq!(
-            convert_value(&Value::Float(nan)),
+            convert_value(Value::Float(nan)),
             AsValue::Unknown(2, 0x7ff8_0000_0000_1234u64.to_be_bytes().to_vec())
         );
         assert_eq!(
-            convert_value(&Value::GeoJson(Bytes::from_static(b"{}"))),
+            convert_value(Value::GeoJson(b"{}")),
             AsValue::Unknown(23, vec![0, 0, 0, b'{', b'}'])
         );
         for t in [
@@ -524,24 +516,24 @@ mod tests {
             BytesType::List,
         ] {
             assert_eq!(
-                convert_value(&Value::Bytes(t, Bytes::from_static(b"\x93\x01"))),
+                convert_value(Value::Bytes(t, b"\x93\x01")),
                 AsValue::Unknown(t as u8, vec![0x93, 1])
             );
         }
-        assert_eq!(convert_value(&Value::Bool(true)), AsValue::Bool(true));
-        assert_eq!(convert_value(&Value::Int(-5)), AsValue::Int(-5));
+        assert_eq!(convert_value(Value::Bool(true)), AsValue::Bool(true));
+        assert_eq!(convert_value(Value::Int(-5)), AsValue::Int(-5));
     }
 
     #[test]
     fn keys() {
-        assert_eq!(convert_key(&Key::Int(4)), Some(AsValue::Int(4)));
+        assert_eq!(convert_key(Key::Int(4)), Some(AsValue::Int(4)));
         assert_eq!(
-            convert_key(&Key::String(Bytes::from_static(b"k"))),
+            convert_key(Key::String(b"k")),
             Some(AsValue::String("k".into()))
         );
-        assert_eq!(convert_key(&Key::String(Bytes::from_static(b"\xff"))), None);
+        assert_eq!(convert_key(Key::String(b"\xff")), None);
         assert_eq!(
-            convert_key(&Key::Bytes(Bytes::from_static(b"\xff"))),
+            convert_key(Key::Bytes(b"\xff")),
             Some(AsValue::Blob(vec![0xff]))
         );
     }
