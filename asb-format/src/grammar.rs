@@ -116,7 +116,7 @@ fn unescape(s: &[u8]) -> Cow<'_, [u8]> {
 #[inline]
 pub(crate) fn entity<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Entity> {
     match i.first() {
-        Some(b'+') => record(cx, i).map(|(r, rec)| (r, Entity::Record(rec))),
+        Some(b'+') => record(cx, i).map(|(r, rec)| (r, Entity::Record(Box::new(rec)))),
         Some(b'*') if !cx.legacy => global(cx, i).map(|(r, g)| (r, Entity::Global(g))),
         Some(_) if cx.legacy => unexpected(i, "'+' at start of record (format 3.0)"),
         Some(_) => unexpected(i, "'*' or '+' at start of entity"),

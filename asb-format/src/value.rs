@@ -233,6 +233,6 @@ pub enum Entity {
     Meta(MetaLine),
     /// A `*` global line.
     Global(GlobalItem),
-    /// A complete record.
-    Record(Record),
+    /// A complete record (boxed: entities move through several hands, records are large).
+    Record(Box<Record>),
 }

@@ -154,7 +154,7 @@ proptest! {
         let data = encode(&records, compact);
         let whole = parse(&data).unwrap();
         let got: Vec<Record> = whole.iter().filter_map(|e| match e {
-            Entity::Record(r) => Some(r.clone()),
+            Entity::Record(r) => Some(Record::clone(r)),
             _ => None,
         }).collect();
         prop_assert_eq!(dbg(&got), dbg(&records));

@@ -163,7 +163,7 @@ fn sample_01_first_file() {
             bin(b"gone", Value::Nil),
         ])
         .build();
-    assert_eq!(r, &want);
+    assert_eq!(**r, want);
     assert_eq!(e.len(), 13);
 }
 

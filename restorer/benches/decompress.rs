@@ -63,7 +63,7 @@ fn drain(rt: &tokio::runtime::Runtime, data: &Bytes) -> u64 {
         );
         let mut out = decompress::spawn(input);
         let mut total = 0u64;
-        while let Some(chunk) = out.rx.recv().await {
+        while let Some(chunk) = out.recv().await {
             total += chunk.expect("valid input").len() as u64;
         }
         total

@@ -53,7 +53,7 @@ async fn measure(location: &Location, opts: &StorageOptions) -> anyhow::Result<(
     let input = source::open(location, opts).await?;
     let mut out = decompress::spawn(input);
     let mut decompressed = 0u64;
-    while let Some(chunk) = out.rx.recv().await {
+    while let Some(chunk) = out.recv().await {
         decompressed += chunk?.len() as u64;
     }
     let secs = start.elapsed().as_secs_f64();

@@ -170,6 +170,17 @@ pub async fn run(c: Cli) -> i32 {
         if s.mismatched_indexes > 0 {
             tracing::error!("Skipped {} mismatched index(es)", s.mismatched_indexes);
         }
+        if !c.dry_run {
+            let secs = |c: &std::sync::atomic::AtomicU64| {
+                c.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
+            };
+            tracing::info!(
+                "pipeline: parsing waited {:.2} s for write slots, writes waited {:.2} s for \
+                 parsing",
+                secs(&counters.parser_waited_ns),
+                secs(&counters.writers_waited_ns)
+            );
+        }
     }
     let (explicit, path) = match &c.termination_log {
         Some(p) => (true, p.clone()),

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::decompress::{self, DecompressError};
+use crate::decompress::{self, DecompressError, Decompressed};
 use crate::metadata::{self, MetadataError};
 use crate::source::{self, Location, SourceError, StorageOptions};
 use crate::stats::{Counters, inc};
@@ -167,6 +167,8 @@ enum Outlet {
         tx: mpsc::Sender<Work>,
         /// Spent batches to drop on this thread.
         recycle: std::sync::mpsc::Receiver<Vec<WriteRecord>>,
+        /// For the time spent waiting on the writers.
+        counters: Arc<Counters>,
     },
     /// `--dry-run`: the pipeline ends after the transform; work is counted and dropped here.
     Discard(Arc<Counters>),
@@ -200,9 +202,18 @@ struct FileCtx<'a> {
 impl RestoreSink {
     fn send(&mut self, w: Work) -> Flow {
         match &self.outlet {
-            Outlet::Writer { tx, .. } => match tx.blocking_send(w) {
+            Outlet::Writer { tx, counters, .. } => match tx.try_send(w) {
                 Ok(()) => Flow::Continue,
-                Err(_) => Flow::Stopped,
+                Err(mpsc::error::TrySendError::Full(w)) => {
+                    let t = Instant::now();
+                    let sent = tx.blocking_send(w);
+                    add_elapsed(&counters.parser_waited_ns, t);
+                    match sent {
+                        Ok(()) => Flow::Continue,
+                        Err(_) => Flow::Stopped,
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => Flow::Stopped,
             },
             Outlet::Discard(counters) => {
                 match w {
@@ -327,7 +338,7 @@ impl Sink {
 /// fault is in the cluster when the run reports the error.
 fn parse_stream(
     input: &str,
-    rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    rx: Decompressed,
     compressed: &std::sync::atomic::AtomicU64,
     counters: &Counters,
     stop: &AtomicBool,
@@ -342,7 +353,7 @@ fn parse_stream(
 
 fn parse_into(
     input: &str,
-    mut rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    mut rx: Decompressed,
     compressed: &std::sync::atomic::AtomicU64,
     counters: &Counters,
     stop: &AtomicBool,
@@ -446,7 +457,16 @@ async fn dispatch(
         input: input.clone(),
         error,
     };
-    while let Some(work) = rx.recv().await {
+    let mut first = true;
+    loop {
+        let slot_free = ctx.in_flight.available_permits() > 0;
+        let t = Instant::now();
+        let Some(work) = rx.recv().await else {
+            break;
+        };
+        if slot_free && !std::mem::take(&mut first) {
+            add_elapsed(&counters.writers_waited_ns, t);
+        }
         // Reap finished writes early so an error stops the file quickly.
         while let Some(done) = tasks.try_join_next() {
             if let Err(e) = flatten(done) {
@@ -502,6 +522,12 @@ async fn dispatch(
         PipelineError::Write { error, .. } => PipelineError::Write { input, error },
         other => other,
     })
+}
+
+/// Adds the time since `since` to a nanosecond counter.
+fn add_elapsed(c: &std::sync::atomic::AtomicU64, since: Instant) {
+    let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    c.fetch_add(ns, Relaxed);
 }
 
 fn flatten(r: Result<Result<(), WriteError>, tokio::task::JoinError>) -> Result<(), PipelineError> {
@@ -564,6 +590,7 @@ async fn run_file(
                         Outlet::Writer {
                             tx,
                             recycle: recycle_rx,
+                            counters: counters.clone(),
                         },
                         Some(d),
                     )
@@ -590,7 +617,7 @@ async fn run_file(
         let counters = counters.clone();
         let name = name.clone();
         let stop = plan.stop.clone();
-        move || parse_stream(&name, dec.rx, &compressed, &counters, &stop, sink)
+        move || parse_stream(&name, dec, &compressed, &counters, &stop, sink)
     });
     let parsed = parse
         .await

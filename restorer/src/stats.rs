@@ -42,6 +42,12 @@ pub struct Counters {
     pub source_total: AtomicU64,
     /// Some input's size is unknown (standard input): no percentage.
     pub size_unknown: AtomicBool,
+    /// Nanoseconds parse threads were blocked because every queued batch was still waiting for a
+    /// write slot (backpressure: the cluster is the bottleneck).
+    pub parser_waited_ns: AtomicU64,
+    /// Nanoseconds dispatchers waited for the next batch while a write slot was free, after
+    /// their first batch (the writers waiting on parsing).
+    pub writers_waited_ns: AtomicU64,
 }
 
 /// Adds one to a counter.

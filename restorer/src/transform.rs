@@ -71,7 +71,7 @@ pub struct WriteRecord {
     /// Namespace written to.
     pub namespace: Arc<str>,
     /// The record (bins already filtered).
-    pub record: Record,
+    pub record: Box<Record>,
     /// TTL to send.
     pub expiration: Expiration,
     /// 1-based line of the record's first line, for messages.
@@ -326,7 +326,7 @@ impl Transformer {
     }
 
     /// Decides one record (format §4.2 steps 1-5). `line` is for messages.
-    pub fn decide(&mut self, mut rec: Record, line: u64) -> Result<Decision, TransformError> {
+    pub fn decide(&mut self, mut rec: Box<Record>, line: u64) -> Result<Decision, TransformError> {
         let namespace = self.target_namespace(rec.namespace())?;
         if let Some(list) = &self.opts.bin_list {
             rec.retain_bins(|b| list.contains(b.name));
@@ -356,14 +356,14 @@ mod tests {
     use super::*;
     use asb_format::{Bin, BytesType};
 
-    fn rec(ns: &str, set: Option<&str>, void_time: u32, bins: &[(&str, Value)]) -> Record {
+    fn rec(ns: &str, set: Option<&str>, void_time: u32, bins: &[(&str, Value)]) -> Box<Record> {
         let mut r = Record::builder(ns, [7; 20])
             .generation(3)
             .void_time(void_time);
         if let Some(set) = set {
             r = r.set(set);
         }
-        r.bins(bins.iter().map(|&(n, v)| Bin::new(n, v))).build()
+        Box::new(r.bins(bins.iter().map(|&(n, v)| Bin::new(n, v))).build())
     }
 
     fn opts(f: impl FnOnce(&mut TransformOptions)) -> Arc<TransformOptions> {

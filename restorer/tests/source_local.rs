@@ -43,11 +43,11 @@ fn asb_text(lines: usize, seed: usize) -> Vec<u8> {
 async fn decompress_all(input: Input) -> (Vec<u8>, Option<DecompressError>) {
     let mut out = decompress::spawn(input);
     let mut got = Vec::new();
-    while let Some(item) = out.rx.recv().await {
+    while let Some(item) = out.recv().await {
         match item {
             Ok(chunk) => got.extend_from_slice(&chunk),
             Err(e) => {
-                assert!(out.rx.recv().await.is_none(), "nothing may follow an error");
+                assert!(out.recv().await.is_none(), "nothing may follow an error");
                 return (got, Some(e));
             }
         }
@@ -185,7 +185,7 @@ async fn gzip_multi_member_decompresses_every_member() {
             .unwrap(),
     );
     let mut got = Vec::new();
-    while let Some(chunk) = out.rx.recv().await {
+    while let Some(chunk) = out.recv().await {
         let chunk = chunk.unwrap();
         assert!(chunk.len() <= decompress::OUT_CHUNK);
         got.extend_from_slice(&chunk);
@@ -316,7 +316,7 @@ async fn plain_input_passes_through_and_tiny_chunks_are_gathered() {
     let mut out = decompress::spawn(input);
     let mut got = Vec::new();
     let mut n = 0;
-    while let Some(chunk) = out.rx.recv().await {
+    while let Some(chunk) = out.recv().await {
         got.extend_from_slice(&chunk.unwrap());
         n += 1;
     }
@@ -390,7 +390,7 @@ async fn a_slow_consumer_stops_the_source() {
     assert_eq!(pulled.load(Ordering::SeqCst), before, "kept pulling");
     // Reading resumes the flow; dropping the receiver stops the thread.
     for _ in 0..10 {
-        out.rx.recv().await.unwrap().unwrap();
+        out.recv().await.unwrap().unwrap();
     }
     assert!(pulled.load(Ordering::SeqCst) > before);
     drop(out);

@@ -199,7 +199,7 @@ async fn s3_gzip_cut_mid_download_decompresses_identical() {
     let input = source::open(&loc, &opts).await.unwrap();
     let mut out = decompress::spawn(input);
     let mut got = Vec::new();
-    while let Some(chunk) = out.rx.recv().await {
+    while let Some(chunk) = out.recv().await {
         got.extend_from_slice(&chunk.unwrap());
     }
     assert!(proxy.did_cut());

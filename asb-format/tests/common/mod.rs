@@ -37,7 +37,7 @@ pub fn records(entities: &[Entity]) -> Vec<&Record> {
     entities
         .iter()
         .filter_map(|e| match e {
-            Entity::Record(r) => Some(r),
+            Entity::Record(r) => Some(&**r),
             _ => None,
         })
         .collect()

@@ -4,6 +4,12 @@
 //! The channel is the backpressure: when the parser falls behind, the decoder thread blocks on
 //! `send`, stops pulling from the source, and the source stops reading. A truncated or corrupt
 //! gzip/zstd stream ends with an [`DecompressError`] naming the input, never a short success.
+//!
+//! The decoder thread only inflates: each gzip member's CRC-32 and length are checked on the
+//! receiving thread as it takes the chunks ([`Decompressed::recv`]), where checking costs less
+//! than on the decoder, the slowest stage of a restore.
+
+mod gzip;
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, ErrorKind, Read};
@@ -66,10 +72,98 @@ impl Format {
 
 /// The decompressed bytes of an input.
 pub struct Decompressed {
-    /// Decompressed chunks in order (~[`OUT_CHUNK`] bytes each); after an `Err` nothing follows.
-    pub rx: mpsc::Receiver<Result<Bytes, DecompressError>>,
+    rx: mpsc::Receiver<Piece>,
     /// Compressed bytes taken from the source so far, for progress against [`Input::size`].
     pub compressed_bytes_read: Arc<AtomicU64>,
+    input: String,
+    /// CRC-32 and length of the current gzip member's data so far.
+    crc: crc32fast::Hasher,
+    size: u32,
+    /// An error was returned: nothing follows.
+    done: bool,
+}
+
+/// What the decoder thread sends.
+enum Piece {
+    /// Decompressed bytes.
+    Data(Bytes),
+    /// A gzip member ended after the data sent so far; `offset` is where its trailer ends in
+    /// the compressed input.
+    MemberEnd { trailer: gzip::Trailer, offset: u64 },
+    /// The decoder failed; nothing follows.
+    Failed(DecompressError),
+}
+
+impl Decompressed {
+    /// The next chunk of decompressed bytes (~[`OUT_CHUNK`] bytes each), `None` at the end of
+    /// a complete and verified input. After an `Err` nothing follows.
+    pub async fn recv(&mut self) -> Option<Result<Bytes, DecompressError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let piece = self.rx.recv().await;
+            if let Some(out) = self.check(piece) {
+                return out;
+            }
+        }
+    }
+
+    /// [`Decompressed::recv`] for a blocking thread.
+    pub fn blocking_recv(&mut self) -> Option<Result<Bytes, DecompressError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let piece = self.rx.blocking_recv();
+            if let Some(out) = self.check(piece) {
+                return out;
+            }
+        }
+    }
+
+    /// Checksums data and checks member trailers; `None` means "nothing to hand out yet".
+    fn check(&mut self, piece: Option<Piece>) -> Option<Option<Result<Bytes, DecompressError>>> {
+        match piece {
+            None => Some(None),
+            Some(Piece::Data(b)) => {
+                self.crc.update(&b);
+                self.size = self.size.wrapping_add(b.len() as u32);
+                Some(Some(Ok(b)))
+            }
+            Some(Piece::MemberEnd { trailer, offset }) => {
+                let crc = std::mem::take(&mut self.crc).finalize();
+                let size = std::mem::take(&mut self.size);
+                let message = if crc != trailer.crc {
+                    format!(
+                        "CRC-32 mismatch: the data hashes to {crc:#010x}, the gzip trailer says                          {:#010x}",
+                        trailer.crc
+                    )
+                } else if size != trailer.size {
+                    format!(
+                        "length mismatch: {size} bytes (mod 2^32) decompressed, the gzip trailer                          says {}",
+                        trailer.size
+                    )
+                } else {
+                    return None;
+                };
+                Some(Some(Err(self.fail(DecompressError::Corrupt {
+                    input: self.input.clone(),
+                    format: "gzip",
+                    offset,
+                    message,
+                }))))
+            }
+            Some(Piece::Failed(e)) => Some(Some(Err(self.fail(e)))),
+        }
+    }
+
+    /// Stops the decoder (dropping the channel) and returns `e`.
+    fn fail(&mut self, e: DecompressError) -> DecompressError {
+        self.done = true;
+        self.rx.close();
+        e
+    }
 }
 
 /// Reading or decompressing an input failed.
@@ -126,11 +220,11 @@ pub fn spawn(input: Input) -> Decompressed {
         move || run(name, reader, &tx)
     });
     // Report a panic of the decoder thread instead of ending the stream as if complete.
-    let input_name = input.name;
+    let input_name = input.name.clone();
     tokio::spawn(async move {
         if let Err(e) = task.await {
             let _ = tx
-                .send(Err(DecompressError::Internal {
+                .send(Piece::Failed(DecompressError::Internal {
                     input: input_name,
                     message: e.to_string(),
                 }))
@@ -140,10 +234,14 @@ pub fn spawn(input: Input) -> Decompressed {
     Decompressed {
         rx,
         compressed_bytes_read: counter,
+        input: input.name,
+        crc: crc32fast::Hasher::new(),
+        size: 0,
+        done: false,
     }
 }
 
-type Sender = mpsc::Sender<Result<Bytes, DecompressError>>;
+type Sender = mpsc::Sender<Piece>;
 
 /// Detects the format and pumps the input through the right decoder.
 fn run(name: String, mut reader: ChunkReader, tx: &Sender) {
@@ -151,17 +249,17 @@ fn run(name: String, mut reader: ChunkReader, tx: &Sender) {
     let format = match reader.fill_at_least(ZSTD_MAGIC.len()) {
         Ok(head) => Format::detect(head),
         Err(e) => {
-            let _ = tx.blocking_send(Err(classify(&name, Format::Plain, &state, e)));
+            let _ = tx.blocking_send(Piece::Failed(classify(&name, Format::Plain, &state, e)));
             return;
         }
     };
     let result = match format {
         Format::Plain => pass_through(&mut reader, tx),
-        Format::Gzip => pump(flate2::bufread::MultiGzDecoder::new(reader), tx),
-        Format::Zstd => pump(ZstdFrames::new(reader), tx),
+        Format::Gzip => pump(gzip::GzipMembers::new(reader), &state, tx),
+        Format::Zstd => pump(ZstdFrames::new(reader), &state, tx),
     };
     if let Err(e) = result {
-        let _ = tx.blocking_send(Err(classify(&name, format, &state, e)));
+        let _ = tx.blocking_send(Piece::Failed(classify(&name, format, &state, e)));
     }
 }
 
@@ -206,39 +304,78 @@ fn chain_has_eof(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Reads a decoder into ~[`OUT_CHUNK`] chunks and sends them. Stops quietly when the consumer
-/// is gone.
-fn pump(mut decoder: impl Read, tx: &Sender) -> io::Result<()> {
+/// A decoder as the pump drives it.
+trait Decoder {
+    /// Decodes into `out` (never empty).
+    fn step(&mut self, out: &mut [u8]) -> io::Result<gzip::Step>;
+}
+
+impl<R: BufRead> Decoder for gzip::GzipMembers<R> {
+    fn step(&mut self, out: &mut [u8]) -> io::Result<gzip::Step> {
+        gzip::GzipMembers::step(self, out)
+    }
+}
+
+impl<R: BufRead> Decoder for ZstdFrames<R> {
+    fn step(&mut self, out: &mut [u8]) -> io::Result<gzip::Step> {
+        Ok(match self.read(out)? {
+            0 => gzip::Step::End,
+            n => gzip::Step::Data(n),
+        })
+    }
+}
+
+/// Runs a decoder into ~[`OUT_CHUNK`] chunks and sends them, each gzip member's data before
+/// its trailer. Stops quietly when the consumer is gone.
+fn pump(mut decoder: impl Decoder, state: &ReaderState, tx: &Sender) -> io::Result<()> {
     let mut pool = ChunkPool::default();
-    loop {
-        let mut buf = pool.take();
-        let mut filled = 0;
-        let mut failure = None;
-        while filled < OUT_CHUNK {
-            match decoder.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
+    // `buf` is the unsent rest of the current output buffer; its first `filled` bytes are data.
+    let mut buf = pool.take();
+    let mut filled = 0;
+    // Sends the data decoded so far; `false` when the consumer is gone.
+    let flush = |buf: &mut BytesMut, filled: &mut usize, pool: &mut ChunkPool| -> bool {
+        if *filled == 0 {
+            return true;
         }
-        // What was decoded before an error is delivered first, then the error.
-        if filled > 0 {
-            buf.truncate(filled);
-            let chunk = buf.freeze();
-            pool.sent(&chunk);
-            if tx.blocking_send(Ok(chunk)).is_err() {
+        let chunk = buf.split_to(*filled).freeze();
+        *filled = 0;
+        pool.sent(&chunk);
+        tx.blocking_send(Piece::Data(chunk)).is_ok()
+    };
+    loop {
+        if filled == buf.len() {
+            if !flush(&mut buf, &mut filled, &mut pool) {
                 return Ok(());
             }
+            buf = pool.take();
         }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        if filled < OUT_CHUNK {
-            return Ok(());
+        let step = match decoder.step(&mut buf[filled..]) {
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // What was decoded before an error is delivered first, then the error.
+                flush(&mut buf, &mut filled, &mut pool);
+                return Err(e);
+            }
+        };
+        match step {
+            gzip::Step::Data(n) => filled += n,
+            gzip::Step::MemberEnd(trailer) => {
+                if !flush(&mut buf, &mut filled, &mut pool) {
+                    return Ok(());
+                }
+                let offset = state.consumed.load(Ordering::Relaxed);
+                if tx
+                    .blocking_send(Piece::MemberEnd { trailer, offset })
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            gzip::Step::End => {
+                flush(&mut buf, &mut filled, &mut pool);
+                return Ok(());
+            }
         }
     }
 }
@@ -291,12 +428,12 @@ fn pass_through(reader: &mut ChunkReader, tx: &Sender) -> io::Result<()> {
             }
             pending.split().freeze()
         };
-        if tx.blocking_send(Ok(out)).is_err() {
+        if tx.blocking_send(Piece::Data(out)).is_err() {
             return Ok(());
         }
     }
     if !pending.is_empty() {
-        let _ = tx.blocking_send(Ok(pending.freeze()));
+        let _ = tx.blocking_send(Piece::Data(pending.freeze()));
     }
     Ok(())
 }
