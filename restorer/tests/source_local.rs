@@ -294,6 +294,40 @@ async fn corrupt_gzip_and_trailing_garbage_are_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn gzip_checksum_and_length_mismatches_are_corrupt() {
+    let dir = temp_dir("gzcrc");
+    let text = asb_text(20_000, 9);
+    // Stored (uncompressed) deflate blocks: flipping a data byte keeps the deflate stream valid,
+    // only the CRC-32 in the trailer can tell.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(&text).unwrap();
+    let good = e.finish().unwrap();
+    let mut flipped = good.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x01;
+    let mut bad_size = gzip(&text);
+    let n = bad_size.len();
+    bad_size[n - 4] ^= 0x01;
+    for (name, data, what) in [
+        ("flipped.asb.gz", &flipped, "CRC-32 mismatch"),
+        ("size.asb.gz", &bad_size, "length mismatch"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap();
+        let (got, err) = decompress_file(&path).await;
+        // The data comes first (the parser may use it), then the error: never a success.
+        assert_eq!(got.len(), text.len(), "{name}");
+        let err = err.unwrap_or_else(|| panic!("{name}: reported success"));
+        let DecompressError::Corrupt { format, offset, .. } = &err else {
+            panic!("{name}: {err}");
+        };
+        assert_eq!((*format, *offset), ("gzip", data.len() as u64), "{name}");
+        assert!(err.to_string().contains(what), "{name}: {err}");
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn empty_file_is_empty_not_an_error() {
     let dir = temp_dir("empty");
     for name in ["empty.asb", "empty.asb.gz"] {
