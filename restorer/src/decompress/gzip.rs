@@ -295,4 +295,63 @@ mod tests {
             ErrorKind::InvalidData
         );
     }
+
+    /// Data whose every member matched its trailer, or `None` if some member did not.
+    fn checked(input: &[u8], out_len: usize, reader_cap: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut d = GzipMembers::new(io::BufReader::with_capacity(reader_cap, input));
+        let (mut data, mut member) = (Vec::new(), Vec::new());
+        let mut buf = vec![0u8; out_len];
+        loop {
+            match d.step(&mut buf)? {
+                Step::Data(n) => member.extend_from_slice(&buf[..n]),
+                Step::MemberEnd(t) => {
+                    if crc32fast::hash(&member) != t.crc || member.len() as u32 != t.size {
+                        return Ok(None);
+                    }
+                    data.append(&mut member);
+                }
+                Step::End => return Ok(Some(data)),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_members_any_buffers_give_the_data_back(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6000),
+            cuts in proptest::collection::vec(0usize..6000, 0..4),
+            out_len in 1usize..5000,
+            reader_cap in 1usize..5000,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut input = Vec::new();
+            let mut start = 0;
+            for end in cuts.into_iter().chain([data.len()]) {
+                input.extend(gzip(&data[start..end]));
+                start = end;
+            }
+            proptest::prop_assert_eq!(checked(&input, out_len, reader_cap).unwrap(), Some(data));
+        }
+
+        #[test]
+        fn a_changed_byte_is_never_silently_accepted(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..3000),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            xor in 1u8..=255,
+            out_len in 1usize..4000,
+        ) {
+            let mut input = gzip(&data);
+            let i = at.index(input.len());
+            input[i] ^= xor;
+            // Header bytes that carry no data (time, flags for absent fields, OS) may change
+            // freely; anything else must fail or fail its trailer.
+            match checked(&input, out_len, 64) {
+                Ok(Some(got)) => proptest::prop_assert_eq!(got, data),
+                Ok(None) | Err(_) => {}
+            }
+        }
+    }
 }
