@@ -221,6 +221,9 @@ fn udf<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, GlobalItem> {
     Ok((rest, GlobalItem::Udf(Udf { name, content })))
 }
 
+/// First capacity of a record's decoded buffer.
+const DECODED_START: usize = 256;
+
 /// Where a record's spans point: offsets from the record's first byte, or
 /// into the buffer of decoded payloads.
 struct RecCx {
@@ -253,6 +256,10 @@ impl RecCx {
     /// `size SP` base64 LF, decoded into the decoded buffer.
     #[inline]
     fn b64<'a>(&mut self, i: In<'a>, what: &'static str) -> Res<'a, Span> {
+        if self.decoded.capacity() == 0 {
+            // Records with payloads usually have several: one allocation for all of them.
+            self.decoded.reserve(DECODED_START);
+        }
         let start = self.decoded.len();
         let (rest, len) = b64_into(i, what, &mut self.decoded)?;
         Ok((rest, Span::decoded(start, len)))
