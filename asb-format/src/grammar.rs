@@ -317,9 +317,7 @@ fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
     // Never trust the count for an allocation: each bin line takes >= 6 bytes.
     let mut bins = Vec::with_capacity((count as usize).min(i.len() / 6 + 1));
     for _ in 0..count {
-        let (r, b) = bin(cx, &mut rc, i)?;
-        bins.push(b);
-        i = r;
+        i = bin(cx, &mut rc, i, &mut bins)?.0;
     }
     let used = start.len() - i.len();
     if used > MAX_RECORD || rc.decoded.len() > MAX_RECORD {
@@ -392,9 +390,9 @@ fn bytes_type(letter: u8) -> Option<BytesType> {
     })
 }
 
-/// One `-` bin line.
+/// One `-` bin line, appended to `bins`.
 #[inline]
-fn bin<'a>(cx: &Cx<'_>, rc: &mut RecCx, i: In<'a>) -> Res<'a, BinSlot> {
+fn bin<'a>(cx: &Cx<'_>, rc: &mut RecCx, i: In<'a>, bins: &mut Vec<BinSlot>) -> Res<'a, ()> {
     let (rest, ()) = lit(b"- ", "\"- \" (bin line)")(i)?;
     let (mut r, letter) = any_byte("bin type")(rest)?;
     match letter {
@@ -427,13 +425,8 @@ fn bin<'a>(cx: &Cx<'_>, rc: &mut RecCx, i: In<'a>) -> Res<'a, BinSlot> {
     let name = rc.name(nm);
     if letter == b'N' {
         let (r, ()) = byte(b'\n', "LF after nil bin name")(r)?;
-        return Ok((
-            r,
-            BinSlot {
-                name,
-                value: ValueSlot::Nil,
-            },
-        ));
+        bins.push(BinSlot::new(name, ValueSlot::Nil));
+        return Ok((r, ()));
     }
     let (r, ()) = byte(b' ', "SP after bin name")(r)?;
     let (r, value) = match letter {
@@ -467,5 +460,6 @@ fn bin<'a>(cx: &Cx<'_>, rc: &mut RecCx, i: In<'a>) -> Res<'a, BinSlot> {
             }
         }
     };
-    Ok((r, BinSlot { name, value }))
+    bins.push(BinSlot::new(name, value));
+    Ok((r, ()))
 }

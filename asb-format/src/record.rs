@@ -63,7 +63,7 @@ pub(crate) enum KeySlot {
     Bytes(Span),
 }
 
-/// How a value is stored.
+/// A value as the grammar hands it over.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum ValueSlot {
     Nil,
@@ -75,11 +75,81 @@ pub(crate) enum ValueSlot {
     Bytes(BytesType, Span),
 }
 
-/// How a bin is stored.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which [`ValueSlot`] a [`BinSlot`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Nil,
+    Bool,
+    Int,
+    Float,
+    String,
+    GeoJson,
+    Bytes,
+}
+
+/// How a bin is stored: flat and naturally aligned (24 bytes), so that pushing one is three
+/// plain stores rather than a copy of an enum with an odd layout.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct BinSlot {
-    pub(crate) name: Span,
-    pub(crate) value: ValueSlot,
+    name: Span,
+    /// The number's bits, or the span as `start << 32 | len`.
+    payload: u64,
+    kind: Kind,
+    /// Meaningful for [`Kind::Bytes`] only.
+    bytes_type: BytesType,
+}
+
+impl Span {
+    #[inline]
+    fn to_bits(self) -> u64 {
+        u64::from(self.start) << 32 | u64::from(self.len)
+    }
+
+    #[inline]
+    fn from_bits(b: u64) -> Span {
+        Span {
+            start: (b >> 32) as u32,
+            len: b as u32,
+        }
+    }
+}
+
+impl BinSlot {
+    /// A bin from its name and value.
+    #[inline(always)]
+    pub(crate) fn new(name: Span, value: ValueSlot) -> BinSlot {
+        let (kind, payload, bytes_type) = match value {
+            ValueSlot::Nil => (Kind::Nil, 0, BytesType::Blob),
+            ValueSlot::Bool(v) => (Kind::Bool, u64::from(v), BytesType::Blob),
+            ValueSlot::Int(v) => (Kind::Int, v as u64, BytesType::Blob),
+            ValueSlot::Float(v) => (Kind::Float, v.to_bits(), BytesType::Blob),
+            ValueSlot::String(s) => (Kind::String, s.to_bits(), BytesType::Blob),
+            ValueSlot::GeoJson(s) => (Kind::GeoJson, s.to_bits(), BytesType::Blob),
+            ValueSlot::Bytes(t, s) => (Kind::Bytes, s.to_bits(), t),
+        };
+        BinSlot {
+            name,
+            payload,
+            kind,
+            bytes_type,
+        }
+    }
+
+    /// The value stored.
+    #[inline]
+    fn value(&self) -> ValueSlot {
+        let p = self.payload;
+        match self.kind {
+            Kind::Nil => ValueSlot::Nil,
+            Kind::Bool => ValueSlot::Bool(p != 0),
+            Kind::Int => ValueSlot::Int(p as i64),
+            Kind::Float => ValueSlot::Float(f64::from_bits(p)),
+            Kind::String => ValueSlot::String(Span::from_bits(p)),
+            Kind::GeoJson => ValueSlot::GeoJson(Span::from_bits(p)),
+            Kind::Bytes => ValueSlot::Bytes(self.bytes_type, Span::from_bits(p)),
+        }
+    }
 }
 
 /// The two buffers spans point into.
@@ -112,7 +182,7 @@ impl Buffers {
 
     #[inline]
     fn bin(&self, b: &BinSlot) -> Bin<'_> {
-        let value = match b.value {
+        let value = match b.value() {
             ValueSlot::Nil => Value::Nil,
             ValueSlot::Bool(v) => Value::Bool(v),
             ValueSlot::Int(v) => Value::Int(v),
@@ -361,7 +431,7 @@ impl RecordBuilder {
             Value::GeoJson(s) => ValueSlot::GeoJson(self.push(s)),
             Value::Bytes(t, s) => ValueSlot::Bytes(t, self.push(s)),
         };
-        self.rec.bins.push(BinSlot { name, value });
+        self.rec.bins.push(BinSlot::new(name, value));
         self
     }
 
