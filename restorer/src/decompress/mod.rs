@@ -11,7 +11,6 @@
 
 mod gzip;
 
-use std::collections::VecDeque;
 use std::io::{self, BufRead, ErrorKind, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +23,7 @@ use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use crate::chunk_pool::ChunkPool;
 use crate::source::{Input, SourceError};
 
 /// Size of the decompressed chunks sent to the consumer.
@@ -328,7 +328,7 @@ impl<R: BufRead> Decoder for ZstdFrames<R> {
 /// Runs a decoder into ~[`OUT_CHUNK`] chunks and sends them, each gzip member's data before
 /// its trailer. Stops quietly when the consumer is gone.
 fn pump(mut decoder: impl Decoder, state: &ReaderState, tx: &Sender) -> io::Result<()> {
-    let mut pool = ChunkPool::default();
+    let mut pool = ChunkPool::new(OUT_CHUNK);
     // `buf` is the unsent rest of the current output buffer; its first `filled` bytes are data.
     let mut buf = pool.take();
     let mut filled = 0;
@@ -376,41 +376,6 @@ fn pump(mut decoder: impl Decoder, state: &ReaderState, tx: &Sender) -> io::Resu
                 flush(&mut buf, &mut filled, &mut pool);
                 return Ok(());
             }
-        }
-    }
-}
-
-/// Output chunks, reused once everything downstream has dropped them, so that the decoder
-/// thread does not zero a fresh megabyte for every chunk.
-#[derive(Default)]
-struct ChunkPool {
-    /// Handles to the most recent full chunks sent, oldest first.
-    sent: VecDeque<Bytes>,
-}
-
-impl ChunkPool {
-    /// Handles kept at most; older chunks are simply freed by their last user.
-    const KEEP: usize = 16;
-
-    /// A buffer of [`OUT_CHUNK`] initialized bytes: the oldest chunk sent if nothing else
-    /// refers to it any more, otherwise a new one.
-    fn take(&mut self) -> BytesMut {
-        if self.sent.front().is_some_and(Bytes::is_unique)
-            && let Some(Ok(reused)) = self.sent.pop_front().map(Bytes::try_into_mut)
-        {
-            return reused;
-        }
-        BytesMut::zeroed(OUT_CHUNK)
-    }
-
-    /// Remembers a chunk that is about to be sent, if it is a full one.
-    fn sent(&mut self, chunk: &Bytes) {
-        if chunk.len() != OUT_CHUNK {
-            return;
-        }
-        self.sent.push_back(chunk.clone());
-        if self.sent.len() > Self::KEEP {
-            self.sent.pop_front();
         }
     }
 }
@@ -660,28 +625,5 @@ mod tests {
         assert_eq!(Format::detect(b"Vers"), Format::Plain);
         assert_eq!(Format::detect(b""), Format::Plain);
         assert_eq!(Format::detect(&[0x1f]), Format::Plain);
-    }
-
-    #[test]
-    fn chunk_pool_reuses_only_chunks_nobody_holds() {
-        let mut pool = ChunkPool::default();
-        let first = pool.take();
-        assert_eq!(first.len(), OUT_CHUNK);
-        let first = first.freeze();
-        let addr = first.as_ptr();
-        pool.sent(&first);
-        // Still held downstream (a parser slice): a new buffer.
-        let slice = first.slice(10..20);
-        drop(first);
-        let second = pool.take();
-        assert_ne!(second.as_ptr(), addr);
-        // Released: the same memory comes back, full length.
-        drop(slice);
-        let third = pool.take();
-        assert_eq!((third.as_ptr(), third.len()), (addr, OUT_CHUNK));
-        // A short final chunk is never kept.
-        let short = Bytes::from_static(b"tail");
-        pool.sent(&short);
-        assert!(pool.sent.is_empty());
     }
 }

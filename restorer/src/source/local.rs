@@ -3,11 +3,12 @@
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{Input, Location, READ_CHUNK, SourceError, is_backup_name};
+use crate::chunk_pool::ChunkPool;
 
 /// Chunks read ahead of the consumer.
 const READ_AHEAD: usize = 2;
@@ -54,11 +55,13 @@ fn spawn_reader(name: String, size: Option<u64>, mut reader: impl Read + Send + 
         .name("source-reader".into())
         .spawn(move || {
             let mut offset = 0u64;
+            let mut pool = ChunkPool::new(READ_CHUNK);
             loop {
-                match read_chunk(&mut reader) {
+                match read_chunk(&mut reader, &mut pool) {
                     Ok(chunk) if chunk.is_empty() => return,
                     Ok(chunk) => {
                         offset += chunk.len() as u64;
+                        pool.sent(&chunk);
                         if tx.blocking_send(Ok(chunk)).is_err() {
                             return;
                         }
@@ -87,8 +90,8 @@ fn spawn_reader(name: String, size: Option<u64>, mut reader: impl Read + Send + 
 }
 
 /// Reads up to [`READ_CHUNK`] bytes (fewer only at end of input); empty at end of input.
-fn read_chunk(reader: &mut impl Read) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(READ_CHUNK);
+fn read_chunk(reader: &mut impl Read, pool: &mut ChunkPool) -> std::io::Result<Bytes> {
+    let mut buf = pool.take();
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
