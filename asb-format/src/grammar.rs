@@ -116,7 +116,7 @@ fn unescape(s: &[u8]) -> Cow<'_, [u8]> {
 #[inline]
 pub(crate) fn entity<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Entity> {
     match i.first() {
-        Some(b'+') => record(cx, i).map(|(r, rec)| (r, Entity::Record(Box::new(rec)))),
+        Some(b'+') => record(cx, i).map(|(r, rec)| (r, Entity::Record(rec))),
         Some(b'*') if !cx.legacy => global(cx, i).map(|(r, g)| (r, Entity::Global(g))),
         Some(_) if cx.legacy => unexpected(i, "'+' at start of record (format 3.0)"),
         Some(_) => unexpected(i, "'*' or '+' at start of entity"),
@@ -268,7 +268,7 @@ impl RecCx {
 
 /// One record: header lines `k n d s g t b` and its bins.
 #[inline]
-fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
+fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Box<Record>> {
     let start = i;
     let mut rc = RecCx {
         base: i.as_ptr() as usize,
@@ -329,7 +329,7 @@ fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
             },
         );
     }
-    let record = Record::from_parts(RecordParts {
+    let record = Box::new(Record::from_parts(RecordParts {
         text: cx.slice(&start[..used]),
         decoded: rc.decoded,
         key,
@@ -339,7 +339,7 @@ fn record<'a>(cx: &Cx<'_>, i: In<'a>) -> Res<'a, Record> {
         generation: generation as u16,
         void_time: void_time as u32,
         bins,
-    });
+    }));
     Ok((i, record))
 }
 

@@ -3,7 +3,7 @@
 //! A record owns two buffers: `text`, a zero-copy [`Bytes`] slice of the
 //! parser's input covering the record's lines, and `decoded`, the base64
 //! payloads and unescaped names decoded once. The key, namespace, set and
-//! bins are small [`Span`]s into those buffers, and the accessors hand out
+//! bins are small spans (offset and length) into those buffers, and the accessors hand out
 //! borrowed views ([`Key`], [`Bin`], [`Value`]).
 //!
 //! This costs one reference-count increment and at most two allocations per

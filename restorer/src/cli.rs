@@ -1,4 +1,6 @@
 //! The command line (DESIGN §3): asrestore's flag names and meanings.
+// The field docs are the `--help` text, with usage brackets such as `HOST[:PORT]`.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 
