@@ -8,6 +8,8 @@ use std::io::{self, BufRead, ErrorKind, Read};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::Step;
+
 /// A member's trailer: what its data must hash to and how long it must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trailer {
@@ -15,17 +17,6 @@ pub struct Trailer {
     pub crc: u32,
     /// Uncompressed length modulo 2^32.
     pub size: u32,
-}
-
-/// One step of decoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// This many bytes were written at the start of the output buffer.
-    Data(usize),
-    /// A member ended (its data was all returned before this).
-    MemberEnd(Trailer),
-    /// The input ended cleanly after the last member.
-    End,
 }
 
 /// Header flag bits (RFC 1952 §2.3.1).

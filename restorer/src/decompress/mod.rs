@@ -304,23 +304,34 @@ fn chain_has_eof(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// One step of a decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// This many bytes were written at the start of the output buffer.
+    Data(usize),
+    /// A gzip member ended (its data was all returned before this).
+    MemberEnd(gzip::Trailer),
+    /// The input ended cleanly (after the last member or frame).
+    End,
+}
+
 /// A decoder as the pump drives it.
 trait Decoder {
     /// Decodes into `out` (never empty).
-    fn step(&mut self, out: &mut [u8]) -> io::Result<gzip::Step>;
+    fn step(&mut self, out: &mut [u8]) -> io::Result<Step>;
 }
 
 impl<R: BufRead> Decoder for gzip::GzipMembers<R> {
-    fn step(&mut self, out: &mut [u8]) -> io::Result<gzip::Step> {
+    fn step(&mut self, out: &mut [u8]) -> io::Result<Step> {
         gzip::GzipMembers::step(self, out)
     }
 }
 
 impl<R: BufRead> Decoder for ZstdFrames<R> {
-    fn step(&mut self, out: &mut [u8]) -> io::Result<gzip::Step> {
+    fn step(&mut self, out: &mut [u8]) -> io::Result<Step> {
         Ok(match self.read(out)? {
-            0 => gzip::Step::End,
-            n => gzip::Step::Data(n),
+            0 => Step::End,
+            n => Step::Data(n),
         })
     }
 }
@@ -359,8 +370,8 @@ fn pump(mut decoder: impl Decoder, state: &ReaderState, tx: &Sender) -> io::Resu
             }
         };
         match step {
-            gzip::Step::Data(n) => filled += n,
-            gzip::Step::MemberEnd(trailer) => {
+            Step::Data(n) => filled += n,
+            Step::MemberEnd(trailer) => {
                 if !flush(&mut buf, &mut filled, &mut pool) {
                     return Ok(());
                 }
@@ -372,7 +383,7 @@ fn pump(mut decoder: impl Decoder, state: &ReaderState, tx: &Sender) -> io::Resu
                     return Ok(());
                 }
             }
-            gzip::Step::End => {
+            Step::End => {
                 flush(&mut buf, &mut filled, &mut pool);
                 return Ok(());
             }
