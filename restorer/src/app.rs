@@ -127,7 +127,8 @@ async fn restore(c: &Cli, counters: Arc<Counters>) -> anyhow::Result<()> {
     let mode = if batch { Mode::Batch } else { Mode::Single };
     tracing::info!(mode = ?mode, "connected to the cluster");
     let cfg = config(c, batch)?;
-    let writer = Writer::new(client.clone(), mode, write_options(c), counters.clone());
+    let writer = Writer::new(client.clone(), mode, write_options(c), counters.clone())
+        .with_write_path(c.write_path);
     let result = pipeline::restore(cfg, counters, writer).await;
     let _ = client.close().await;
     Ok(result?)

@@ -127,6 +127,10 @@ pub struct Cli {
     /// Write records with single puts even if the cluster supports batch writes.
     #[arg(long)]
     pub disable_batch_writes: bool,
+    /// Batch writes through the restorer's own encoder (`auto`: unless TLS or authentication
+    /// is on) or always through the Aerospike client library (`client`).
+    #[arg(long, value_enum, default_value_t = crate::writer::WritePath::Auto, hide = true)]
+    pub write_path: crate::writer::WritePath,
     /// Maximum records written per second (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     pub tps: u32,

@@ -1,20 +1,30 @@
 //! Writes records to Aerospike with asrestore's write policy (format §4.3), batch or single
 //! puts (format §4.4), result-code accounting and retries (format §4.5).
+//!
+//! Batch writes go through the restorer's own encoder ([`wire`]) unless the cluster is reached
+//! with TLS or authentication, or `--write-path client` asks for the `aerospike` client's batch
+//! API; single puts always use the client.
 
 pub mod client;
 pub mod globals;
 pub mod outcome;
+pub mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use aerospike::policy::{BatchPolicy, GenerationPolicy, RecordExistsAction, WritePolicy};
-use aerospike::{BatchOperation, BatchWritePolicy, Client, Error, operations};
+use aerospike::{AuthMode, BatchOperation, BatchWritePolicy, Client, Error, operations};
 
 use crate::stats::{Counters, inc};
 use crate::transform::{ClientRecord, WriteRecord};
 use outcome::{CallOutcome, RecordOutcome, backoff, classify_call_error, classify_record};
+use wire::encode::RowPolicy;
+use wire::{Wire, WireOptions};
+
+/// Idle connections the wire path keeps per node (it opens one per batch in flight).
+const WIRE_MAX_IDLE_PER_NODE: usize = 256;
 
 /// Write settings from the command line.
 #[derive(Debug, Clone)]
@@ -107,6 +117,16 @@ pub enum Mode {
     Single,
 }
 
+/// Which implementation sends batch writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WritePath {
+    /// The restorer's own batch encoder over plain TCP, unless TLS or authentication is on.
+    #[default]
+    Auto,
+    /// Always the `aerospike` client's batch API.
+    Client,
+}
+
 /// The record writer shared by every file.
 #[derive(Clone)]
 pub struct Writer {
@@ -114,6 +134,26 @@ pub struct Writer {
     mode: Mode,
     opts: Arc<WriteOptions>,
     counters: Arc<Counters>,
+    /// The own batch-write path, when in use.
+    wire: Option<Arc<Wire>>,
+    row_policy: RowPolicy,
+}
+
+/// Whether the client reaches the cluster without TLS and without authentication, which the
+/// wire path does not speak.
+fn plain_connections(client: &Client) -> bool {
+    client.nodes().first().is_some_and(|n| {
+        let p = n.client_policy();
+        p.tls_policy.is_none() && matches!(p.auth_mode, AuthMode::None)
+    })
+}
+
+/// The shorter non-zero of two timeouts in ms (0 = none).
+fn effective_timeout(socket: u32, total: u32) -> u32 {
+    match (socket, total) {
+        (0, t) | (t, 0) => t,
+        (s, t) => s.min(t),
+    }
 }
 
 fn ctr(counters: &Counters, o: RecordOutcome) -> Option<&AtomicU64> {
@@ -127,14 +167,43 @@ fn ctr(counters: &Counters, o: RecordOutcome) -> Option<&AtomicU64> {
 }
 
 impl Writer {
-    /// A writer over a connected client.
+    /// A writer over a connected client. Batch writes take the wire path when the cluster is
+    /// reached without TLS and authentication (see [`Writer::with_write_path`]).
     pub fn new(client: Client, mode: Mode, opts: WriteOptions, counters: Arc<Counters>) -> Self {
+        let row_policy = RowPolicy::new(opts.unique, opts.replace, opts.no_generation);
+        let timeout = effective_timeout(opts.socket_timeout, opts.total_timeout);
+        let wire = (mode == Mode::Batch && plain_connections(&client)).then(|| {
+            Arc::new(Wire::new(
+                client.clone(),
+                WireOptions {
+                    timeout: (timeout > 0).then(|| Duration::from_millis(u64::from(timeout))),
+                    server_timeout_ms: timeout,
+                    allow_inline: true,
+                    max_idle_per_node: WIRE_MAX_IDLE_PER_NODE,
+                },
+            ))
+        });
         Writer {
             client,
             mode,
             opts: Arc::new(opts),
             counters,
+            wire,
+            row_policy,
         }
+    }
+
+    /// Chooses the batch-write implementation (`--write-path`).
+    pub fn with_write_path(mut self, path: WritePath) -> Self {
+        if path == WritePath::Client {
+            self.wire = None;
+        }
+        self
+    }
+
+    /// Whether batch writes take the wire path.
+    pub fn uses_wire_path(&self) -> bool {
+        self.wire.is_some()
     }
 
     /// The client (for indexes and UDFs).
@@ -220,6 +289,9 @@ impl Writer {
     ///
     /// `records` is only read: the caller drops it where its buffers were allocated.
     pub async fn write(&self, records: &[WriteRecord]) -> Result<(), WriteError> {
+        if let (Mode::Batch, Some(wire)) = (self.mode, &self.wire) {
+            return self.write_wire(wire, records).await;
+        }
         let records = records
             .iter()
             .map(|r| {
@@ -240,21 +312,80 @@ impl Writer {
         }
     }
 
+    /// Writes a batch through the wire path: one request per master node, then the rows
+    /// that need it again (transient codes, unanswered rows) with backoff.
+    async fn write_wire(&self, wire: &Wire, records: &[WriteRecord]) -> Result<(), WriteError> {
+        let mut pending: Vec<u32> = (0..records.len() as u32).collect();
+        let mut codes: Vec<Option<u8>> = Vec::with_capacity(pending.len());
+        let mut retry: Vec<u32> = Vec::new();
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            codes.clear();
+            codes.resize(pending.len(), None);
+            let failure = wire
+                .write(records, &pending, &self.row_policy, &mut codes)
+                .await
+                .map_err(|e| WriteError::Invalid {
+                    line: records[pending[0] as usize].line,
+                    message: e.to_string(),
+                })?;
+            let mut first_err = None;
+            let mut last_msg = failure.as_ref().map(|f| f.message.clone());
+            retry.clear();
+            for (&r, &code) in pending.iter().zip(&codes) {
+                let line = records[r as usize].line;
+                let Some(code) = code else {
+                    retry.push(r);
+                    continue;
+                };
+                match classify_record(code) {
+                    RecordOutcome::Retry => {
+                        last_msg = Some(format!(
+                            "record result code {code} ({})",
+                            aerospike::ResultCode::from(code)
+                        ));
+                        retry.push(r);
+                    }
+                    o => {
+                        if let Err(e) = self.account(line, code, o) {
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            if let Some(f) = failure.as_ref().filter(|f| f.outcome == CallOutcome::Fatal) {
+                return Err(fatal_code(records[f.first as usize].line, f.code, &f.message));
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+            let Some(&first) = retry.first() else {
+                return Ok(());
+            };
+            attempt += 1;
+            let msg = last_msg.unwrap_or_else(|| "records without a result".into());
+            self.retry_wait(attempt, records[first as usize].line, &msg)
+                .await?;
+            std::mem::swap(&mut pending, &mut retry);
+        }
+        Ok(())
+    }
+
     /// Accounts a final record outcome; `Err` when it stops the restore.
-    fn account(&self, r: &ClientRecord, code: u8, o: RecordOutcome) -> Result<(), WriteError> {
+    fn account(&self, line: u64, code: u8, o: RecordOutcome) -> Result<(), WriteError> {
         if let Some(c) = ctr(&self.counters, o) {
             inc(c);
         }
         match o {
             RecordOutcome::Ignored if !self.opts.ignore_record_error => {
                 Err(WriteError::RecordError {
-                    line: r.line,
+                    line,
                     code,
                     message: aerospike::ResultCode::from(code).to_string(),
                 })
             }
             RecordOutcome::Fatal => Err(WriteError::Fatal {
-                line: r.line,
+                line,
                 code: i32::from(code),
                 message: aerospike::ResultCode::from(code).to_string(),
             }),
@@ -315,7 +446,7 @@ impl Writer {
                         retry.push(r);
                     }
                     o => {
-                        if let Err(e) = self.account(&r, code, o) {
+                        if let Err(e) = self.account(r.line, code, o) {
                             first_err.get_or_insert(e);
                         }
                     }
@@ -339,14 +470,14 @@ impl Writer {
         let mut attempt = 0u32;
         loop {
             let e = match self.client.put(&policy, &r.key, &r.bins).await {
-                Ok(()) => return self.account(&r, 0, RecordOutcome::Inserted),
+                Ok(()) => return self.account(r.line, 0, RecordOutcome::Inserted),
                 Err(e) => e,
             };
             match classify_call_error(&e) {
                 CallOutcome::Fatal => return Err(fatal_call(r.line, Some(&e))),
                 CallOutcome::PerRecord => {
                     let code = e.server_result_code().map_or(0, u8::from);
-                    return self.account(&r, code, classify_record(code));
+                    return self.account(r.line, code, classify_record(code));
                 }
                 CallOutcome::Retry => {
                     attempt += 1;
@@ -358,10 +489,15 @@ impl Writer {
 }
 
 fn fatal_call(line: u64, e: Option<&Error>) -> WriteError {
-    let (code, message) = match e {
-        Some(e) => (e.result_code(), e.to_string()),
-        None => (-1, "unknown error".into()),
-    };
+    match e {
+        Some(e) => fatal_code(line, e.result_code(), &e.to_string()),
+        None => fatal_code(line, -1, "unknown error"),
+    }
+}
+
+/// The error for a whole call that failed permanently with `code`.
+fn fatal_code(line: u64, code: i32, message: &str) -> WriteError {
+    let message = message.to_string();
     let message = if code == 150 {
         format!("{message} (the cluster has batch writes disabled: use --disable-batch-writes)")
     } else {
