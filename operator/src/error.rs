@@ -14,6 +14,11 @@ pub enum Error {
     /// A Secret named like the restore's Secret copy exists but is not owned by this restore.
     #[error("secret {0} exists but is not owned by this restore; waiting for it to go away")]
     SecretNotOwned(String),
+    /// The restore changed since this reconcile read it (the status write carried its
+    /// `resourceVersion` and the API server refused it): nothing was written, and the restore is
+    /// looked at again once the newer object is seen.
+    #[error("restore {0} changed since it was read")]
+    Stale(String),
     /// The restore lacks a field the API server always sets.
     #[error("restore object is missing {0}")]
     MissingField(&'static str),

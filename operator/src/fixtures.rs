@@ -21,12 +21,17 @@ pub const JOB: &str = "as-backup-0-restore";
 pub const CLUSTER_YAML: &str = include_str!("../../testdata/k8s/aerospikecluster.yaml");
 pub const EXAMPLE_YAML: &str = include_str!("../../deploy/examples/aerospikenamespacerestore.yaml");
 
-/// The seed example of the issue, as the API server returns it (uid, generation set).
+/// The `resourceVersion` of [`restore`].
+pub const RESOURCE_VERSION: &str = "1785";
+
+/// The seed example of the issue, as the API server returns it (uid, generation and
+/// resourceVersion set).
 pub fn restore() -> AerospikeNamespaceRestore {
     let mut r: AerospikeNamespaceRestore =
         serde_yaml::from_str(EXAMPLE_YAML).expect("example parses");
     r.metadata.uid = Some(UID.into());
     r.metadata.generation = Some(1);
+    r.metadata.resource_version = Some(RESOURCE_VERSION.into());
     r
 }
 
@@ -84,14 +89,62 @@ pub fn job_json(owner_uid: &str, status: Value) -> Value {
     })
 }
 
-/// A pod of the Job whose restore container terminated with `message`.
+// Job statuses as the job controller (kube-controller-manager v1.36) writes them.
+
+/// A Job whose pod has not ended.
+pub fn job_running() -> Value {
+    json!({"active": 1, "ready": 0, "startTime": "2026-11-25T06:00:00Z", "terminating": 0,
+           "uncountedTerminatedPods": {}})
+}
+
+/// A Job whose pod succeeded: `SuccessCriteriaMet`, then `Complete` once the pod is accounted for.
+pub fn job_complete() -> Value {
+    let cond = |t: &str| {
+        json!({"type": t, "status": "True", "reason": "CompletionsReached",
+               "message": "Reached expected number of succeeded pods",
+               "lastProbeTime": "2026-11-25T06:00:01Z", "lastTransitionTime": "2026-11-25T06:00:01Z"})
+    };
+    json!({"completionTime": "2026-11-25T06:00:01Z", "startTime": "2026-11-25T06:00:00Z",
+           "conditions": [cond("SuccessCriteriaMet"), cond("Complete")], "ready": 0, "succeeded": 1,
+           "terminating": 0, "uncountedTerminatedPods": {}})
+}
+
+/// A Job whose pods failed `failed` times, past its backoff limit: `FailureTarget`, and
+/// `Failed` once no pod is left running (`with_failed`). No `completionTime`.
+pub fn job_failed(failed: i32, with_failed: bool) -> Value {
+    let cond = |t: &str| {
+        json!({"type": t, "status": "True", "reason": "BackoffLimitExceeded",
+               "message": "Job has reached the specified backoff limit",
+               "lastProbeTime": "2026-11-25T06:00:04Z", "lastTransitionTime": "2026-11-25T06:00:04Z"})
+    };
+    let mut conditions = vec![cond("FailureTarget")];
+    if with_failed {
+        conditions.push(cond("Failed"));
+    }
+    json!({"conditions": conditions, "failed": failed, "ready": 0, "startTime": "2026-11-25T06:00:00Z",
+           "terminating": if with_failed { 0 } else { 1 }, "uncountedTerminatedPods": {}})
+}
+
+/// A pod of the Job, as the job controller creates it and a kubelet ends it, whose restore
+/// container terminated with `message` at `finished`.
 pub fn pod_json(phase: &str, exit_code: i32, message: &str) -> Value {
+    pod_json_at(phase, exit_code, message, "2026-11-25T06:00:00Z")
+}
+
+/// [`pod_json`] with the container's finish time.
+pub fn pod_json_at(phase: &str, exit_code: i32, message: &str, finished: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("{JOB}-abcde"), "namespace": NS, "labels": {"job-name": JOB}},
+        "metadata": {"name": format!("{JOB}-abcde"), "namespace": NS,
+            "labels": {"app": "aerospike", "batch.kubernetes.io/controller-uid": "job-uid",
+                "batch.kubernetes.io/job-name": JOB, "cluster": "as-cluster-0", "controller-uid": "job-uid",
+                "job-name": JOB, "namespace": "as-namespace-0"},
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": JOB, "uid": "job-uid",
+                "controller": true, "blockOwnerDeletion": true}]},
         "status": {"phase": phase, "containerStatuses": [{
-            "name": "restorer", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
-            "state": {"terminated": {"exitCode": exit_code, "finishedAt": "2026-11-25T06:00:00Z", "message": message}}}]}
+            "name": "restorer", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "started": false,
+            "state": {"terminated": {"exitCode": exit_code, "reason": if exit_code == 0 { "Completed" } else { "Error" },
+                "startedAt": finished, "finishedAt": finished, "message": message}}}]}
     })
 }
 

@@ -29,6 +29,8 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 pub const MIN_BACKOFF: Duration = Duration::from_secs(5);
 /// The longest retry delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The retry delay after a status write found the restore newer than the reconcile's copy.
+pub const STALE_RETRY: Duration = Duration::from_secs(1);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -95,7 +97,15 @@ pub async fn reconcile(
     restore: Arc<AerospikeNamespaceRestore>,
     ctx: Arc<Context>,
 ) -> Result<Action> {
-    let action = Reconciler::new(&restore, &ctx)?.run().await?;
+    let action = match Reconciler::new(&restore, &ctx)?.run().await {
+        // The watch cache lagged behind a write (often this controller's own): nothing was
+        // written, no event published; look again once the newer object has arrived.
+        Err(Error::Stale(name)) => {
+            tracing::debug!(restore = %name, "restore changed since it was read; looking again");
+            Action::requeue(STALE_RETRY)
+        }
+        other => other?,
+    };
     ctx.clear_failures(&restore.uid().unwrap_or_default());
     Ok(action)
 }
@@ -352,13 +362,24 @@ impl<'a> Reconciler<'a> {
         self.restore.meta().generation
     }
 
+    /// Writes the status only over the object this pass read (its `resourceVersion` is a
+    /// precondition): a pass working from a stale copy of the restore, as the watch cache
+    /// hands out right after a write, gets [`Error::Stale`] instead of repeating a transition
+    /// and its event.
     async fn write_status(&self, new: &AerospikeNamespaceRestoreStatus) -> Result<()> {
         let api: Api<AerospikeNamespaceRestore> =
             Api::namespaced(self.ctx.client.clone(), &self.ns);
-        let patch = status::merge_patch(self.status(), new);
-        api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        Ok(())
+        let patch = status::merge_patch(self.status(), new, self.restore.resource_version());
+        match api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                Err(Error::Stale(format!("{}/{}", self.ns, self.name)))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: &str) {

@@ -133,6 +133,11 @@ async fn new_restore_creates_job_then_status_then_event() {
 
     let patch = find(&seen, "PATCH", RESTORE_STATUS);
     assert_eq!(patch.content_type, "application/merge-patch+json");
+    assert_eq!(
+        patch.body["metadata"],
+        json!({"resourceVersion": RESOURCE_VERSION}),
+        "written only over the object that was read"
+    );
     let st = &patch.body["status"];
     assert_eq!(st["phase"], "Running");
     assert_eq!(
@@ -398,12 +403,7 @@ async fn too_long_name_fails_before_any_lookup() {
 #[tokio::test]
 async fn existing_owned_job_is_adopted_and_start_recorded_once() {
     let script = vec![
-        step(
-            "GET",
-            job_path(),
-            200,
-            Some(job_json(UID, json!({"active": 1}))),
-        ),
+        step("GET", job_path(), 200, Some(job_json(UID, job_running()))),
         step("PATCH", RESTORE_STATUS, 200, None),
         step("POST", EVENTS, 201, None),
     ];
@@ -428,7 +428,7 @@ async fn job_with_another_owner_uid_is_not_adopted() {
         "GET",
         job_path(),
         200,
-        Some(job_json("some-other-uid", json!({"active": 1}))),
+        Some(job_json("some-other-uid", job_running())),
     )];
     let (result, seen) = run(restore(), script).await;
     assert!(
@@ -444,7 +444,7 @@ async fn running_job_already_recorded_makes_no_writes() {
         "GET",
         job_path(),
         200,
-        Some(job_json(UID, json!({"active": 1}))),
+        Some(job_json(UID, job_running())),
     )];
     let (result, _) = run(with_status(restore(), started_status()), script).await;
     assert_eq!(result.unwrap(), Action::requeue(crate::reconcile::RESYNC));
@@ -454,8 +454,7 @@ const SUMMARY: &str = r#"{"records":1000,"expired":1,"skipped":2,"ignored":0,"in
 
 #[tokio::test]
 async fn completed_job_finishes_with_counters_and_event() {
-    let job_status = json!({"succeeded": 1, "completionTime": "2026-11-25T06:00:01Z",
-        "conditions": [{"type": "Complete", "status": "True"}]});
+    let job_status = job_complete();
     let script = vec![
         step("GET", job_path(), 200, Some(job_json(UID, job_status))),
         step(
@@ -503,8 +502,7 @@ async fn completed_job_finishes_with_counters_and_event() {
 async fn completed_job_removes_the_secret_copy() {
     let mut status = started_status();
     status["storage"]["secretNamespace"] = json!("secrets-ns");
-    let job_status =
-        json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+    let job_status = job_complete();
     let mut copy = secret_json(NS, &["key.json"]);
     copy["metadata"]["name"] = json!("as-backup-0-restore-secret");
     copy["metadata"]["ownerReferences"] = json!([{"apiVersion": "aerospike.travelaudience.com/v1alpha2",
@@ -530,7 +528,7 @@ async fn completed_job_removes_the_secret_copy() {
 
 #[tokio::test]
 async fn failed_job_fails_the_restore_with_count_and_warning() {
-    let job_status = json!({"failed": 4, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]});
+    let job_status = job_failed(4, true);
     let log_tail = "time=\"2026-11-25T06:00:00Z\" level=error msg=\"cannot read backup\"";
     let script = vec![
         step("GET", job_path(), 200, Some(job_json(UID, job_status))),
@@ -552,6 +550,10 @@ async fn failed_job_fails_the_restore_with_count_and_warning() {
         (Some("JobFailed"), Some("restore job failed 4 times"))
     );
     assert_eq!(patch["status"]["phase"], "Failed");
+    assert!(
+        patch["status"]["completionTime"].is_string(),
+        "a failed Job has no completionTime: the operator's clock"
+    );
     assert_eq!(patch["status"]["counters"]["error"], log_tail);
     assert_event(
         find(&seen, "POST", EVENTS),
@@ -598,8 +600,7 @@ async fn reference_operator_status_is_read_and_respected() {
 #[tokio::test]
 async fn reference_operator_running_restore_is_migrated_on_finish() {
     let legacy = json!({"Conditions": [{"Type": "RestoreStarted", "Status": "True", "LastTransitionTime": null, "Reason": "", "Message": "m"}]});
-    let job_status =
-        json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+    let job_status = job_complete();
     let script = vec![
         step("GET", job_path(), 200, Some(job_json(UID, job_status))),
         step("GET", PODS, 200, Some(list_json("PodList", vec![]))),
@@ -675,8 +676,7 @@ async fn a_restore_being_deleted_is_left_to_garbage_collection() {
 
 #[tokio::test]
 async fn adopted_job_that_already_ended_records_start_and_end_in_one_write() {
-    let job_status =
-        json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
+    let job_status = job_complete();
     let script = vec![
         step("GET", job_path(), 200, Some(job_json(UID, job_status))),
         step(
@@ -731,4 +731,92 @@ async fn an_owned_secret_copy_from_an_earlier_attempt_is_reused() {
             .any(|s| s.method == "POST" && s.path == secrets(NS)),
         "no second copy"
     );
+}
+
+#[tokio::test]
+async fn a_job_decided_but_not_yet_ended_is_still_running() {
+    // The job controller sets SuccessCriteriaMet / FailureTarget first, and Complete / Failed
+    // only once every pod is accounted for.
+    let mut success_criteria_met = job_complete();
+    success_criteria_met["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    for job_status in [success_criteria_met, job_failed(4, false)] {
+        let script = vec![step(
+            "GET",
+            job_path(),
+            200,
+            Some(job_json(UID, job_status)),
+        )];
+        let (result, seen) = run(with_status(restore(), started_status()), script).await;
+        assert_eq!(result.unwrap(), Action::requeue(crate::reconcile::RESYNC));
+        assert_eq!(seen.len(), 1, "nothing written");
+    }
+}
+
+#[tokio::test]
+async fn a_status_write_over_a_newer_restore_publishes_nothing() {
+    // The watch cache can hand out the restore as it was before this controller's last status
+    // write; the API server refuses a write carrying that older resourceVersion.
+    let conflict = json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+        "message": "Operation cannot be fulfilled on aerospikenamespacerestores.aerospike.travelaudience.com \"as-backup-0\": the object has been modified; please apply your changes to the latest version and try again",
+        "reason": "Conflict", "code": 409});
+    let script = vec![
+        step("GET", job_path(), 200, Some(job_json(UID, job_complete()))),
+        step(
+            "GET",
+            PODS,
+            200,
+            Some(list_json(
+                "PodList",
+                vec![pod_json("Succeeded", 0, SUMMARY)],
+            )),
+        ),
+        step("PATCH", RESTORE_STATUS, 409, Some(conflict)),
+    ];
+    let (result, seen) = run(with_status(restore(), started_status()), script).await;
+    assert_eq!(
+        result.unwrap(),
+        Action::requeue(crate::reconcile::STALE_RETRY),
+        "looked at again soon, without backoff"
+    );
+    let patch = find(&seen, "PATCH", RESTORE_STATUS);
+    assert_eq!(patch.body["metadata"]["resourceVersion"], RESOURCE_VERSION);
+    assert!(
+        !seen.iter().any(|s| s.path == EVENTS),
+        "no event without a written transition"
+    );
+}
+
+#[tokio::test]
+async fn the_pod_that_ended_last_gives_the_counters_of_a_failed_job() {
+    let pods: Vec<Value> = [
+        ("2026-11-25T06:00:00Z", "first"),
+        ("2026-11-25T06:00:30Z", "last"),
+        ("2026-11-25T06:00:10Z", "second"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (finished, message))| {
+        let mut p = pod_json_at("Failed", 1, message, finished);
+        p["metadata"]["name"] = json!(format!("{JOB}-{i}"));
+        p
+    })
+    .collect();
+    let script = vec![
+        step(
+            "GET",
+            job_path(),
+            200,
+            Some(job_json(UID, job_failed(4, true))),
+        ),
+        step("GET", PODS, 200, Some(list_json("PodList", pods))),
+        step("PATCH", RESTORE_STATUS, 200, None),
+        step("POST", EVENTS, 201, None),
+    ];
+    let (result, seen) = run(with_status(restore(), started_status()), script).await;
+    result.unwrap();
+    let patch = &find(&seen, "PATCH", RESTORE_STATUS).body;
+    assert_eq!(patch["status"]["counters"]["error"], "last");
 }

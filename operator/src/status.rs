@@ -79,10 +79,13 @@ pub fn add_condition(status: &mut AerospikeNamespaceRestoreStatus, cond: Restore
 }
 
 /// The merge patch writing `new` over the restore's status; it removes the reference
-/// operator's capitalised `Conditions` key when the old status had one.
+/// operator's capitalised `Conditions` key when the old status had one. With
+/// `resource_version`, the API server applies it only to that version of the object (else
+/// 409 Conflict).
 pub fn merge_patch(
     old: Option<&AerospikeNamespaceRestoreStatus>,
     new: &AerospikeNamespaceRestoreStatus,
+    resource_version: Option<String>,
 ) -> Value {
     let mut status = serde_json::to_value(new).unwrap_or_else(|_| json!({}));
     if old.is_some_and(|o| !o.legacy_conditions.is_empty())
@@ -90,7 +93,10 @@ pub fn merge_patch(
     {
         map.insert("Conditions".to_owned(), Value::Null);
     }
-    json!({ "status": status })
+    match resource_version {
+        Some(rv) => json!({ "metadata": { "resourceVersion": rv }, "status": status }),
+        None => json!({ "status": status }),
+    }
 }
 
 /// How far a Job has got.
@@ -230,7 +236,7 @@ mod tests {
             &mut new,
             condition(FINISHED, "JobFinished", FINISHED_MESSAGE, None, &now()),
         );
-        let patch = merge_patch(Some(&old), &new);
+        let patch = merge_patch(Some(&old), &new, None);
         assert_eq!(patch["status"]["Conditions"], Value::Null);
         let conds = patch["status"]["conditions"].as_array().unwrap();
         assert_eq!(conds.len(), 2);
@@ -243,13 +249,22 @@ mod tests {
     #[test]
     fn merge_patch_without_legacy_conditions_does_not_mention_them() {
         let s = AerospikeNamespaceRestoreStatus::default();
-        let patch = merge_patch(Some(&s), &s);
+        let patch = merge_patch(Some(&s), &s, None);
         assert!(
             !patch["status"]
                 .as_object()
                 .unwrap()
                 .contains_key("Conditions")
         );
+        assert!(patch.get("metadata").is_none());
+    }
+
+    #[test]
+    fn merge_patch_carries_the_resource_version_it_was_computed_from() {
+        let s = AerospikeNamespaceRestoreStatus::default();
+        let patch = merge_patch(None, &s, Some("42".into()));
+        assert_eq!(patch["metadata"], json!({"resourceVersion": "42"}));
+        assert!(patch["status"].is_object());
     }
 
     fn job(status: Value) -> Job {
