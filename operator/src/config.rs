@@ -57,6 +57,9 @@ pub struct Config {
     /// The instance reported in events (the pod name in the Deployment).
     #[arg(long, env = "POD_NAME")]
     pub reporter_instance: Option<String>,
+    /// Watch restores and Jobs in this namespace only (default: every namespace).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
 }
 
 impl Default for Config {
@@ -83,5 +86,8 @@ mod tests {
         assert_eq!(c.restorer_memory_limit, "");
         assert_eq!(c.restorer_cpu_request, "500m");
         assert_eq!(c.health_addr.port(), 8080);
+        assert_eq!(c.watch_namespace, None);
+        let c = Config::try_parse_from(["operator", "--watch-namespace", "ns-1"]).unwrap();
+        assert_eq!(c.watch_namespace.as_deref(), Some("ns-1"));
     }
 }

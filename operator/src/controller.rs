@@ -11,9 +11,25 @@ use kube::runtime::{Controller, watcher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// An API over every namespace, or over `namespace` alone.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// Runs the controller until a shutdown signal; `ready` turns true once the restore API answers.
+/// With `config.watch_namespace` (non-empty) only that namespace is watched.
 pub async fn run(client: Client, config: Config, ready: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let restores: Api<AerospikeNamespaceRestore> = Api::all(client.clone());
+    let namespace = config
+        .watch_namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty());
+    let restores: Api<AerospikeNamespaceRestore> = scoped(&client, namespace);
     restores
         .list(&ListParams::default().limit(1))
         .await
@@ -21,7 +37,7 @@ pub async fn run(client: Client, config: Config, ready: Arc<AtomicBool>) -> anyh
             anyhow::anyhow!("cannot list aerospikenamespacerestores (CRD installed? RBAC?): {e}")
         })?;
     ready.store(true, Ordering::SeqCst);
-    let jobs: Api<Job> = Api::all(client.clone());
+    let jobs: Api<Job> = scoped(&client, namespace);
     let ctx = Arc::new(Context::new(client, config));
     Controller::new(restores, watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels("app=aerospike"))
@@ -44,16 +60,14 @@ mod tests {
     use http::{Request, Response};
     use kube::client::Body;
 
-    #[tokio::test]
-    async fn refuses_to_start_without_the_crd_and_stays_unready() {
+    /// Runs the controller against a server that answers the first list with 404; returns the
+    /// path that list asked for and the error.
+    async fn first_list_path(config: Config) -> (String, anyhow::Error) {
         let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let (req, send) = handle.next_request().await.expect("list request");
             assert_eq!(req.method(), "GET");
-            assert_eq!(
-                req.uri().path(),
-                "/apis/aerospike.travelaudience.com/v1alpha2/aerospikenamespacerestores"
-            );
+            let path = req.uri().path().to_owned();
             let body = serde_json::to_vec(&crate::fixtures::not_found()).unwrap();
             send.send_response(
                 Response::builder()
@@ -61,16 +75,49 @@ mod tests {
                     .body(Body::from(body))
                     .unwrap(),
             );
+            path
         });
         let ready = Arc::new(AtomicBool::new(false));
-        let err = run(
-            Client::new(svc, "default"),
-            Config::default(),
-            ready.clone(),
-        )
-        .await
-        .unwrap_err();
-        assert!(err.to_string().contains("CRD installed?"), "{err}");
+        let err = run(Client::new(svc, "default"), config, ready.clone())
+            .await
+            .unwrap_err();
         assert!(!ready.load(Ordering::SeqCst));
+        (server.await.expect("mock server"), err)
+    }
+
+    #[tokio::test]
+    async fn refuses_to_start_without_the_crd_and_stays_unready() {
+        let config = Config {
+            watch_namespace: None,
+            ..Config::default()
+        };
+        let (path, err) = first_list_path(config).await;
+        assert_eq!(
+            path,
+            "/apis/aerospike.travelaudience.com/v1alpha2/aerospikenamespacerestores"
+        );
+        assert!(err.to_string().contains("CRD installed?"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_watch_namespace_scopes_the_controller() {
+        let config = Config {
+            watch_namespace: Some("ns-1".into()),
+            ..Config::default()
+        };
+        let (path, _) = first_list_path(config).await;
+        assert_eq!(
+            path,
+            "/apis/aerospike.travelaudience.com/v1alpha2/namespaces/ns-1/aerospikenamespacerestores"
+        );
+        let config = Config {
+            watch_namespace: Some(String::new()),
+            ..Config::default()
+        };
+        let (path, _) = first_list_path(config).await;
+        assert_eq!(
+            path, "/apis/aerospike.travelaudience.com/v1alpha2/aerospikenamespacerestores",
+            "an empty WATCH_NAMESPACE means every namespace"
+        );
     }
 }
