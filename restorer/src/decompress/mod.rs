@@ -1,5 +1,6 @@
-//! Decompression: gzip (multi-member) or zstd (multi-frame), detected by magic bytes, otherwise
-//! plain; on a blocking thread, shipping ~1 MiB [`Bytes`] chunks over a bounded channel.
+//! Input decoding: decryption (`asbackup --encrypt`, AES-CTR, when a key is given), then
+//! decompression: gzip (multi-member) or zstd (multi-frame, libzstd), detected by magic bytes,
+//! otherwise plain; on a blocking thread, shipping ~1 MiB [`Bytes`] chunks over a bounded channel.
 //!
 //! The channel is the backpressure: when the parser falls behind, the decoder thread blocks on
 //! `send`, stops pulling from the source, and the source stops reading. A truncated or corrupt
@@ -8,8 +9,17 @@
 //! The decoder thread only inflates: each gzip member's CRC-32 and length are checked on the
 //! receiving thread as it takes the chunks ([`Decompressed::recv`]), where checking costs less
 //! than on the decoder, the slowest stage of a restore.
+//!
+//! asbackup compresses, then encrypts; so an encrypted file is decrypted first and its format is
+//! detected from the decrypted bytes. Encrypted data that decrypts to neither an `.asb` header
+//! nor a gzip or zstd magic means the key (or the cipher) is wrong, and is reported as such.
 
+mod decrypt;
 mod gzip;
+mod key;
+mod zstd;
+
+pub use key::{Cipher, EncryptionKey, KeyError};
 
 use std::io::{self, BufRead, ErrorKind, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,13 +28,12 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
-use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::chunk_pool::ChunkPool;
 use crate::source::{Input, SourceError};
+use decrypt::Decryptor;
 
 /// Size of the decompressed chunks sent to the consumer.
 pub const OUT_CHUNK: usize = 1 << 20;
@@ -35,6 +44,27 @@ const PASS_THROUGH_MIN: usize = 64 << 10;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// How every `.asb` file starts.
+const ASB_START: &[u8] = b"Version ";
+
+/// The `-z/--compress` flag: what the user says the data is compressed with. The compression
+/// is detected from the data all the same; a disagreement is logged as a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `-z zstd`.
+    Zstd,
+    /// `-z none`.
+    None,
+}
+
+/// How to decode the inputs (the `-z` and `-y` flags).
+#[derive(Debug, Clone, Default)]
+pub struct DecodeOptions {
+    /// Decrypt with this key first (`-y` with `--encryption-key-file` / `--encryption-key-env`).
+    pub encryption: Option<Arc<EncryptionKey>>,
+    /// The compression the user expects (`-z`), checked against the data.
+    pub compression: Option<Compression>,
+}
 
 /// The compression of an input, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +227,17 @@ pub enum DecompressError {
         /// The decoder's message.
         message: String,
     },
+    /// An encrypted input cannot be decrypted: it ends inside its IV header, or the key does
+    /// not fit (the decrypted data is not an `.asb`, gzip or zstd stream).
+    #[error("{input}: encrypted data near byte {offset}: {message}")]
+    Encrypted {
+        /// The input's name.
+        input: String,
+        /// Byte offset in the (encrypted) input.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// The decoder thread stopped unexpectedly.
     #[error("{input}: the decompression thread failed: {message}")]
     Internal {
@@ -211,13 +252,20 @@ pub enum DecompressError {
 ///
 /// Dropping the returned receiver stops the thread at its next chunk.
 pub fn spawn(input: Input) -> Decompressed {
+    spawn_with(input, &DecodeOptions::default())
+}
+
+/// [`spawn`] with decryption and the expected compression.
+pub fn spawn_with(input: Input, options: &DecodeOptions) -> Decompressed {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let counter = Arc::new(AtomicU64::new(0));
     let name = input.name.clone();
-    let reader = ChunkReader::new(Handle::current(), input.stream, counter.clone());
+    let decryptor = options.encryption.clone().map(Decryptor::new);
+    let reader = ChunkReader::new(Handle::current(), input.stream, counter.clone(), decryptor);
+    let expected = options.compression;
     let task = tokio::task::spawn_blocking({
         let tx = tx.clone();
-        move || run(name, reader, &tx)
+        move || run(name, reader, expected, &tx)
     });
     // Report a panic of the decoder thread instead of ending the stream as if complete.
     let input_name = input.name.clone();
@@ -244,23 +292,88 @@ pub fn spawn(input: Input) -> Decompressed {
 type Sender = mpsc::Sender<Piece>;
 
 /// Detects the format and pumps the input through the right decoder.
-fn run(name: String, mut reader: ChunkReader, tx: &Sender) {
+fn run(name: String, mut reader: ChunkReader, expected: Option<Compression>, tx: &Sender) {
     let state = reader.state.clone();
-    let format = match reader.fill_at_least(ZSTD_MAGIC.len()) {
+    let format = match reader.fill_at_least(ASB_START.len()) {
         Ok(head) => Format::detect(head),
         Err(e) => {
             let _ = tx.blocking_send(Piece::Failed(classify(&name, Format::Plain, &state, e)));
             return;
         }
     };
+    if let Err(e) = check_format(&name, &reader, format, expected) {
+        let _ = tx.blocking_send(Piece::Failed(e));
+        return;
+    }
     let result = match format {
         Format::Plain => pass_through(&mut reader, tx),
         Format::Gzip => pump(gzip::GzipMembers::new(reader), &state, tx),
-        Format::Zstd => pump(ZstdFrames::new(reader), &state, tx),
+        Format::Zstd => zstd::ZstdFrames::new(reader).and_then(|z| pump(z, &state, tx)),
     };
     if let Err(e) = result {
         let _ = tx.blocking_send(Piece::Failed(classify(&name, format, &state, e)));
     }
+}
+
+/// Checks the detected format against what the flags say: a wrong key is an error, a
+/// disagreement with `-z` a warning.
+fn check_format(
+    name: &str,
+    reader: &ChunkReader,
+    format: Format,
+    expected: Option<Compression>,
+) -> Result<(), DecompressError> {
+    let head = &reader.cur[..];
+    let n = head.len().min(ASB_START.len());
+    let asb_like = head[..n] == ASB_START[..n];
+    if format == Format::Plain && !head.is_empty() && !asb_like {
+        if let Some(d) = &reader.decryptor {
+            let key = d.key();
+            return Err(DecompressError::Encrypted {
+                input: name.to_owned(),
+                offset: decrypt::HEADER_LEN as u64,
+                message: format!(
+                    "the decrypted data is not an .asb, gzip or zstd stream: wrong {}, or not \
+                     a file written with --encrypt {}?",
+                    key.origin(),
+                    key.cipher().name()
+                ),
+            });
+        }
+        if head
+            .iter()
+            .any(|&b| !(b.is_ascii_graphic() || b.is_ascii_whitespace()))
+        {
+            tracing::warn!(
+                input = %name,
+                "the data starts with neither an .asb header nor a gzip or zstd magic; if it \
+                 was written with asbackup --encrypt, pass -y/--encrypt and the key"
+            );
+        }
+    }
+    match (expected, format) {
+        (Some(Compression::Zstd), Format::Gzip | Format::Plain) => tracing::warn!(
+            input = %name,
+            "--compress zstd was given, but the data is {}; reading it as {}",
+            format.name(),
+            format.name()
+        ),
+        (Some(Compression::None), Format::Gzip | Format::Zstd) => tracing::warn!(
+            input = %name,
+            "--compress none was given, but the data is {}-compressed; decompressing it",
+            format.name()
+        ),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An error of the decryption layer, carried inside an [`io::Error`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct EncryptedInputError {
+    offset: u64,
+    message: String,
 }
 
 /// Turns a decoder error into the error to report.
@@ -269,7 +382,17 @@ fn classify(name: &str, format: Format, state: &ReaderState, e: io::Error) -> De
     if let Some(source) = failure {
         return DecompressError::Source(source);
     }
-    let offset = state.consumed.load(Ordering::Relaxed);
+    if let Some(enc) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<EncryptedInputError>())
+    {
+        return DecompressError::Encrypted {
+            input: name.to_owned(),
+            offset: enc.offset,
+            message: enc.message.clone(),
+        };
+    }
+    let offset = state.offset();
     if state.eof.load(Ordering::Relaxed) && is_eof_error(&e) {
         return DecompressError::Truncated {
             input: name.to_owned(),
@@ -327,12 +450,9 @@ impl<R: BufRead> Decoder for gzip::GzipMembers<R> {
     }
 }
 
-impl<R: BufRead> Decoder for ZstdFrames<R> {
+impl<R: BufRead> Decoder for zstd::ZstdFrames<R> {
     fn step(&mut self, out: &mut [u8]) -> io::Result<Step> {
-        Ok(match self.read(out)? {
-            0 => Step::End,
-            n => Step::Data(n),
-        })
+        zstd::ZstdFrames::step(self, out)
     }
 }
 
@@ -375,7 +495,7 @@ fn pump(mut decoder: impl Decoder, state: &ReaderState, tx: &Sender) -> io::Resu
                 if !flush(&mut buf, &mut filled, &mut pool) {
                     return Ok(());
                 }
-                let offset = state.consumed.load(Ordering::Relaxed);
+                let offset = state.offset();
                 if tx
                     .blocking_send(Piece::MemberEnd { trailer, offset })
                     .is_err()
@@ -419,19 +539,30 @@ fn pass_through(reader: &mut ChunkReader, tx: &Sender) -> io::Result<()> {
 struct ReaderState {
     /// Bytes handed to the decoder.
     consumed: AtomicU64,
+    /// Input bytes before the first byte handed to the decoder (the encrypted IV).
+    header: u64,
     /// The source reached its end.
     eof: AtomicBool,
     /// The source's own error, reported as is.
     failure: Mutex<Option<SourceError>>,
 }
 
-/// A blocking [`BufRead`] over the async chunk stream, without copying chunks.
+impl ReaderState {
+    /// Offset in the input of the next byte the decoder will take.
+    fn offset(&self) -> u64 {
+        self.header + self.consumed.load(Ordering::Relaxed)
+    }
+}
+
+/// A blocking [`BufRead`] over the async chunk stream (decrypted when a key is given), without
+/// copying chunks.
 struct ChunkReader {
     handle: Handle,
     stream: BoxStream<'static, Result<Bytes, SourceError>>,
     cur: Bytes,
     received: Arc<AtomicU64>,
     state: Arc<ReaderState>,
+    decryptor: Option<Decryptor>,
 }
 
 impl ChunkReader {
@@ -439,17 +570,27 @@ impl ChunkReader {
         handle: Handle,
         stream: BoxStream<'static, Result<Bytes, SourceError>>,
         received: Arc<AtomicU64>,
+        decryptor: Option<Decryptor>,
     ) -> Self {
+        let state = ReaderState {
+            header: if decryptor.is_some() {
+                decrypt::HEADER_LEN as u64
+            } else {
+                0
+            },
+            ..ReaderState::default()
+        };
         ChunkReader {
             handle,
             stream,
             cur: Bytes::new(),
             received,
-            state: Arc::default(),
+            state: Arc::new(state),
+            decryptor,
         }
     }
 
-    /// The next non-empty chunk from the source, `None` at its end.
+    /// The next non-empty chunk from the source (decrypted), `None` at its end.
     fn fetch(&mut self) -> io::Result<Option<Bytes>> {
         if self.state.eof.load(Ordering::Relaxed) {
             return Ok(None);
@@ -459,7 +600,13 @@ impl ChunkReader {
                 Some(Ok(b)) if b.is_empty() => continue,
                 Some(Ok(b)) => {
                     self.received.fetch_add(b.len() as u64, Ordering::Relaxed);
-                    return Ok(Some(b));
+                    let Some(d) = &mut self.decryptor else {
+                        return Ok(Some(b));
+                    };
+                    let plain = d.decrypt(b);
+                    if !plain.is_empty() {
+                        return Ok(Some(plain));
+                    }
                 }
                 Some(Err(e)) => {
                     let msg = e.to_string();
@@ -470,6 +617,23 @@ impl ChunkReader {
                 }
                 None => {
                     self.state.eof.store(true, Ordering::Relaxed);
+                    if let Some(d) = &self.decryptor
+                        && !d.header_complete()
+                    {
+                        let offset = self.received.load(Ordering::Relaxed);
+                        return Err(io::Error::new(
+                            ErrorKind::UnexpectedEof,
+                            EncryptedInputError {
+                                offset,
+                                message: format!(
+                                    "the input is truncated: it ended after {offset} bytes, \
+                                     inside the {}-byte encrypted IV that starts an encrypted \
+                                     backup",
+                                    decrypt::HEADER_LEN
+                                ),
+                            },
+                        ));
+                    }
                     return Ok(None);
                 }
             }
@@ -532,95 +696,6 @@ impl BufRead for ChunkReader {
         let amt = amt.min(self.cur.len());
         self.cur.advance(amt);
         self.state.consumed.fetch_add(amt as u64, Ordering::Relaxed);
-    }
-}
-
-/// A reader over every frame of a zstd stream (ruzstd decodes one frame at a time), checking
-/// each frame's content checksum when it has one.
-struct ZstdFrames<R: BufRead> {
-    source: R,
-    decoder: FrameDecoder,
-    in_frame: bool,
-}
-
-impl<R: BufRead> ZstdFrames<R> {
-    fn new(source: R) -> Self {
-        ZstdFrames {
-            source,
-            decoder: FrameDecoder::new(),
-            in_frame: false,
-        }
-    }
-
-    /// Starts the next frame; `false` at a clean end of input between frames.
-    fn start_frame(&mut self) -> io::Result<bool> {
-        loop {
-            if self.source.fill_buf()?.is_empty() {
-                return Ok(false);
-            }
-            match self.decoder.reset(&mut self.source) {
-                Ok(()) => return Ok(true),
-                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
-                    length,
-                    ..
-                })) => {
-                    let skipped =
-                        io::copy(&mut (&mut self.source).take(length.into()), &mut io::sink())?;
-                    if skipped < u64::from(length) {
-                        return Err(ErrorKind::UnexpectedEof.into());
-                    }
-                }
-                Err(e) => return Err(zstd_error(e)),
-            }
-        }
-    }
-}
-
-/// A ruzstd error as an I/O error, `UnexpectedEof` when the input ran out.
-fn zstd_error(e: FrameDecoderError) -> io::Error {
-    let kind = if chain_has_eof(&e) {
-        ErrorKind::UnexpectedEof
-    } else {
-        ErrorKind::InvalidData
-    };
-    io::Error::new(kind, e.to_string())
-}
-
-impl<R: BufRead> Read for ZstdFrames<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if !self.in_frame {
-                if !self.start_frame()? {
-                    return Ok(0);
-                }
-                self.in_frame = true;
-            }
-            while self.decoder.can_collect() == 0 && !self.decoder.is_finished() {
-                self.decoder
-                    .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBlocks(1))
-                    .map_err(zstd_error)?;
-            }
-            let n = self.decoder.read(buf)?;
-            if n > 0 {
-                return Ok(n);
-            }
-            if self.decoder.is_finished() && self.decoder.can_collect() == 0 {
-                if let (Some(expected), Some(got)) = (
-                    self.decoder.get_checksum_from_data(),
-                    self.decoder.get_calculated_checksum(),
-                ) && expected != got
-                {
-                    return Err(io::Error::new(
-                        ErrorKind::InvalidData,
-                        format!("frame checksum mismatch ({got:#010x}, expected {expected:#010x})"),
-                    ));
-                }
-                self.in_frame = false;
-            }
-        }
     }
 }
 
