@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{self, Cli, LogFormat, TERMINATION_LOG};
+use crate::cli::{self, Cli, CompressArg, EncryptArg, LogFormat, TERMINATION_LOG};
+use crate::decompress::{Cipher, Compression, DecodeOptions, EncryptionKey};
 use crate::pipeline::{self, Config, Inputs, NamespaceOptions};
 use crate::report::{self, TerminationMessage};
 use crate::source::{Location, StorageOptions};
@@ -22,6 +23,29 @@ const BATCH_SIZE_SINGLE: usize = 16;
 fn location(s: &str) -> anyhow::Result<Location> {
     s.parse::<Location>()
         .map_err(|e: crate::source::SourceError| anyhow::anyhow!(e))
+}
+
+/// The `-z` / `-y` flags, with the key read and derived.
+fn decode_options(c: &Cli) -> anyhow::Result<DecodeOptions> {
+    let cipher = c.encrypt.map(|y| match y {
+        EncryptArg::Aes128 => Cipher::Aes128,
+        EncryptArg::Aes256 => Cipher::Aes256,
+    });
+    let key = match (cipher, &c.encryption_key_file, &c.encryption_key_env) {
+        (None, _, _) => None,
+        (Some(cipher), Some(path), _) => Some(EncryptionKey::from_key_file(cipher, path)?),
+        (Some(cipher), None, Some(var)) => Some(EncryptionKey::from_env(cipher, var)?),
+        (Some(_), None, None) => {
+            anyhow::bail!("-y/--encrypt needs --encryption-key-file or --encryption-key-env")
+        }
+    };
+    Ok(DecodeOptions {
+        encryption: key.map(Arc::new),
+        compression: c.compress.map(|z| match z {
+            CompressArg::Zstd => Compression::Zstd,
+            CompressArg::None => Compression::None,
+        }),
+    })
 }
 
 /// Builds the run configuration from the command line.
@@ -77,6 +101,7 @@ pub fn config(c: &Cli, batch_mode: bool) -> anyhow::Result<Config> {
         batch_size: c.batch_size.map_or(default_batch, |b| b as usize),
         max_async_batches: c.max_async_batches as usize,
         tps: c.tps,
+        decode: decode_options(c)?,
     })
 }
 

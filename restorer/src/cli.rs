@@ -20,6 +20,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// `-z/--compress` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    /// zstd, as written by `asbackup -z zstd`.
+    Zstd,
+    /// Not compressed.
+    None,
+}
+
+/// `-y/--encrypt` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncryptArg {
+    /// AES-128 (CTR), as written by `asbackup -y aes128`.
+    Aes128,
+    /// AES-256 (CTR), as written by `asbackup -y aes256`.
+    Aes256,
+}
+
 /// `restorer`: restore Aerospike `.asb` backups, like asrestore.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -30,6 +48,7 @@ pub enum LogFormat {
     about
 )]
 #[command(group(ArgGroup::new("source").required(true).args(["input", "directory", "backup"])))]
+#[command(group(ArgGroup::new("encryption_key").args(["encryption_key_file", "encryption_key_env"])))]
 pub struct Cli {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
@@ -72,6 +91,28 @@ pub struct Cli {
     /// Base URL of an object-store emulator or S3-compatible store.
     #[arg(long)]
     pub storage_endpoint: Option<String>,
+
+    /// Compression of the backup files, as given to asbackup -z. gzip and zstd are detected
+    /// from the data either way (after decryption); a mismatch with this flag is logged.
+    #[arg(short = 'z', long = "compress", value_enum, value_name = "ALGORITHM")]
+    pub compress: Option<CompressArg>,
+    /// Decrypt backup files written with asbackup -y/--encrypt (AES-CTR), with the key given by
+    /// --encryption-key-file or --encryption-key-env.
+    #[arg(
+        short = 'y',
+        long = "encrypt",
+        value_enum,
+        value_name = "ALGORITHM",
+        requires = "encryption_key"
+    )]
+    pub encrypt: Option<EncryptArg>,
+    /// The PEM private key the backup was encrypted with (asbackup --encryption-key-file).
+    #[arg(long, value_name = "PATH", requires = "encrypt")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// An environment variable holding the key material in base64, one line (asbackup
+    /// --encryption-key-env).
+    #[arg(long, value_name = "VAR", requires = "encrypt")]
+    pub encryption_key_env: Option<String>,
 
     /// SRC[,DST]: one name = records must be in SRC; two = rename SRC to DST.
     #[arg(short = 'n', long)]
@@ -249,6 +290,28 @@ mod tests {
         assert!(Cli::try_parse_from(["restorer", "-i", "a", "--extra-ttl", "2147483648"]).is_err());
         let c = Cli::try_parse_from(["restorer", "-i", "a", "--extra-ttl", "2147483647"]).unwrap();
         assert_eq!(c.extra_ttl, i32::MAX as u32);
+    }
+
+    #[test]
+    fn encryption_flags_go_together() {
+        let parse = |line: &str| Cli::try_parse_from(line.split(' '));
+        let c = parse("restorer -i a -z zstd -y aes256 --encryption-key-file k.pem").unwrap();
+        assert_eq!(c.compress, Some(CompressArg::Zstd));
+        assert_eq!(c.encrypt, Some(EncryptArg::Aes256));
+        assert_eq!(c.encryption_key_file, Some(PathBuf::from("k.pem")));
+        let c = parse("restorer -i a --encrypt aes128 --encryption-key-env K").unwrap();
+        assert_eq!(c.encryption_key_env.as_deref(), Some("K"));
+        let c = parse("restorer -i a --compress none").unwrap();
+        assert_eq!(c.compress, Some(CompressArg::None));
+        // -y needs a key, a key needs -y, and one key source only.
+        assert!(parse("restorer -i a -y aes256").is_err());
+        assert!(parse("restorer -i a --encryption-key-file k").is_err());
+        assert!(
+            parse("restorer -i a -y aes128 --encryption-key-file k --encryption-key-env K")
+                .is_err()
+        );
+        assert!(parse("restorer -i a -y des --encryption-key-env K").is_err());
+        assert!(parse("restorer -i a -z gzip").is_err());
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct Config {
     pub max_async_batches: usize,
     /// Records per second (0 = unlimited).
     pub tps: u32,
+    /// Decryption and the expected compression of every input (`-y`, `-z`).
+    pub decode: decompress::DecodeOptions,
 }
 
 /// Why a run failed. Every message names the input and, where it applies, the line.
@@ -567,7 +569,7 @@ async fn run_file(
         None => counters.size_unknown.store(true, Relaxed),
     }
     tracing::info!(input = %name, "reading backup file");
-    let dec = decompress::spawn(input);
+    let dec = decompress::spawn_with(input, &plan.cfg.decode);
     let compressed = dec.compressed_bytes_read.clone();
     let (sink, dispatcher) = match restore {
         None => (Sink::Count, None),
