@@ -73,6 +73,16 @@ impl Outcome {
             void_time: 0,
         }
     }
+
+    /// A refused write on a record that exists: 8.1.2.0 answers with the stored record's
+    /// generation and void time in the header.
+    fn refused(rc: u8, existing: Option<&Record>) -> Self {
+        Outcome {
+            rc,
+            generation: existing.map_or(0, |r| u32::from(r.generation)),
+            void_time: existing.map_or(0, |r| r.void_time),
+        }
+    }
 }
 
 /// Runs `cmd` on the record `digest` of `ns`; bins to return are pushed to `out_bins`.
@@ -121,12 +131,13 @@ pub fn execute(
                 map.remove(digest);
                 Outcome::code(rc::OK)
             }
-            Err(code) => Outcome::code(code),
+            Err(code) => Outcome::refused(code, existing),
         }
     } else if is_delete {
         let checked = existing
             .ok_or(rc::KEY_NOT_FOUND)
             .and_then(|r| check_generation(Some(r), cmd).map(|()| r))
+            .and_then(|r| check_named_set(r, cmd).map(|()| r))
             .and_then(|r| check_key(r, cmd));
         match checked {
             Err(code) => Outcome::code(code),
@@ -138,6 +149,7 @@ pub fn execute(
     } else if cmd.info1 & info1::READ != 0 {
         match existing
             .ok_or(rc::KEY_NOT_FOUND)
+            .and_then(|r| check_named_set(r, cmd).map(|()| r))
             .and_then(|r| check_key(r, cmd).map(|()| r))
         {
             Err(code) => Outcome::code(code),
@@ -170,15 +182,13 @@ fn check_ops(cmd: &Command<'_>) -> Result<bool, u8> {
     if cmd.set.is_some_and(|s| s.len() > MAX_SET_NAME) {
         return Err(rc::PARAMETER);
     }
-    if let Some(k) = cmd.key {
-        let ok = match k.particle_type {
-            1 | 2 => k.value.len() == 8,
-            3 | 4 => true,
-            _ => false,
-        };
-        if !ok {
-            return Err(rc::PARAMETER);
-        }
+    // 8.1.2.0 refuses an integer key that is not 8 bytes with 16 and stores any other key
+    // as sent, whatever its particle type.
+    if let Some(k) = cmd.key
+        && k.particle_type == particle::ptype::INTEGER
+        && k.value.len() != 8
+    {
+        return Err(rc::UNSUPPORTED_FEATURE);
     }
     let replace = is_replace(cmd);
     let mut must_not_create = cmd.info3 & (info3::UPDATE_ONLY | info3::REPLACE_ONLY) != 0;
@@ -196,8 +206,11 @@ fn check_ops(cmd: &Command<'_>) -> Result<bool, u8> {
         let conflicts_with_replace = match o.op {
             op::WRITE => o.ptype == particle::ptype::NIL,
             op::INCR | op::APPEND | op::PREPEND | op::DELETE => true,
+            // A read among writes needs the READ flag (clients set it).
+            op::READ if cmd.info1 & info1::READ == 0 => return Err(rc::PARAMETER),
             op::READ => false,
-            _ => return Err(rc::PARAMETER),
+            // Refused once the record is looked up (see `apply_op`), as the server does.
+            _ => false,
         };
         if replace && conflicts_with_replace {
             return Err(rc::PARAMETER);
@@ -222,6 +235,15 @@ fn check_generation(r: Option<&Record>, cmd: &Command<'_>) -> Result<(), u8> {
 fn check_key(r: &Record, cmd: &Command<'_>) -> Result<(), u8> {
     match (&r.key, cmd.key) {
         (Some(stored), Some(sent)) if stored != sent => Err(rc::KEY_MISMATCH),
+        _ => Ok(()),
+    }
+}
+
+/// A read or delete that names a set (not empty) must name the record's set; one that names
+/// none reaches the record wherever it is (checked against 8.1.2.0).
+fn check_named_set(r: &Record, cmd: &Command<'_>) -> Result<(), u8> {
+    match cmd.set.filter(|s| !s.is_empty()) {
+        Some(s) if Some(s.as_ref()) != r.set.as_deref() => Err(rc::PARAMETER),
         _ => Ok(()),
     }
 }
@@ -287,10 +309,9 @@ fn write(
     if record.bins.is_empty() {
         return match existing {
             Some(_) => Ok(WriteResult::Deleted),
-            // A write that leaves a new record without bins (only nil bins, or a delete op):
-            // a live 8.1.1 server answered 4 for the nil-only case (crates-notes §2); the
-            // 8.1.2 source reads as 2 (not found) for both. Kept at 4 until checked live.
-            None => Err(rc::PARAMETER),
+            // A write that leaves a new record without bins (only nil bins, or a delete op
+            // last): 8.1.2.0 answers 2 (not found) and creates nothing.
+            None => Err(rc::KEY_NOT_FOUND),
         };
     }
     if record.bins.len() > MAX_BINS {
@@ -357,17 +378,25 @@ fn apply_op(record: &mut Record, o: &Op) -> Result<(), u8> {
             }
         }
         op::INCR => {
-            let add = int_value(o.ptype, &o.value)?;
+            let add = number(o.ptype, &o.value)?;
             match idx {
                 None => record.bins.push(StoredBin {
                     name: o.name.clone(),
-                    particle_type: particle::ptype::INTEGER,
+                    particle_type: o.ptype,
                     value: Bytes::copy_from_slice(&add.to_be_bytes()),
                 }),
                 Some(i) => {
                     let b = &mut record.bins[i];
-                    let cur = int_value(b.particle_type, &b.value).map_err(|_| rc::BIN_TYPE)?;
-                    b.value = Bytes::copy_from_slice(&cur.wrapping_add(add).to_be_bytes());
+                    let sum = match (number(b.particle_type, &b.value), add) {
+                        (Ok(Number::Int(cur)), Number::Int(add)) => {
+                            Number::Int(cur.wrapping_add(add))
+                        }
+                        (Ok(Number::Float(cur)), Number::Float(add)) => Number::Float(cur + add),
+                        // An int onto a float bin, a float onto an int bin, or onto a bin
+                        // that is not a number.
+                        _ => return Err(rc::BIN_TYPE),
+                    };
+                    b.value = Bytes::copy_from_slice(&sum.to_be_bytes());
                 }
             }
         }
@@ -393,15 +422,41 @@ fn apply_op(record: &mut Record, o: &Op) -> Result<(), u8> {
                 b.value = Bytes::from(v);
             }
         },
-        _ => {}
+        op::READ | op::TOUCH => {}
+        // An operation the node does not know: refused after the record is looked up (the
+        // answer carries the stored generation), as 8.1.2.0 does.
+        _ => return Err(rc::PARAMETER),
     }
     Ok(())
 }
 
-fn int_value(ptype: u8, v: &[u8]) -> Result<i64, u8> {
-    match (ptype, <[u8; 8]>::try_from(v)) {
-        (particle::ptype::INTEGER, Ok(b)) => Ok(i64::from_be_bytes(b)),
-        _ => Err(rc::PARAMETER),
+/// The operand or the bin of an increment.
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    fn to_be_bytes(self) -> [u8; 8] {
+        match self {
+            Number::Int(v) => v.to_be_bytes(),
+            Number::Float(v) => v.to_be_bytes(),
+        }
+    }
+}
+
+/// An integer (1, 2, 4 or 8 bytes) or a double (8 bytes). A number of another size is a
+/// parameter error (4); another particle type cannot be added (12), as 8.1.2.0 answers.
+fn number(ptype: u8, v: &[u8]) -> Result<Number, u8> {
+    match ptype {
+        particle::ptype::INTEGER => particle::normalize_integer(v)
+            .map(|b| Number::Int(i64::from_be_bytes(b)))
+            .ok_or(rc::PARAMETER),
+        particle::ptype::FLOAT => <[u8; 8]>::try_from(v)
+            .map(|b| Number::Float(f64::from_be_bytes(b)))
+            .map_err(|_| rc::PARAMETER),
+        _ => Err(rc::BIN_TYPE),
     }
 }
 

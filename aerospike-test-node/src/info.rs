@@ -37,8 +37,8 @@ fn answer(shared: &Shared, node: usize, cmd: &str) -> String {
         "node" => me.name.clone(),
         "cluster-name" => shared.cfg.cluster_name.clone(),
         "build" => shared.cfg.build.clone(),
-        "version" => format!("Aerospike Community Edition build {}", shared.cfg.build),
-        "edition" => "Aerospike Community Edition".into(),
+        "version" => format!("{} build {}", edition(shared), shared.cfg.build),
+        "edition" => edition(shared).into(),
         "features" => FEATURES.into(),
         "partition-generation" | "peers-generation" | "rebalance-generation" => {
             lock(&shared.membership).generation.to_string()
@@ -84,6 +84,16 @@ fn answer(shared: &Shared, node: usize, cmd: &str) -> String {
     }
 }
 
+/// The edition a client sees: Enterprise when compressed requests are accepted (Community
+/// Edition refuses them with 25).
+fn edition(shared: &Shared) -> &'static str {
+    if shared.cfg.compression {
+        "Aerospike Enterprise Edition"
+    } else {
+        "Aerospike Community Edition"
+    }
+}
+
 /// Old-style `a/b/c` commands: `namespace/<ns>`, `sets/<ns>`, `sindex/<ns>/<name>`.
 fn slash_command(shared: &Shared, cmd: &str) -> String {
     let parts: Vec<&str> = cmd.split('/').collect();
@@ -91,7 +101,7 @@ fn slash_command(shared: &Shared, cmd: &str) -> String {
         ["namespace", ns] => match shared.store.namespace(ns.as_bytes()) {
             Some(n) => format!(
                 "objects={};replication-factor={};default-ttl={};nsup-period=120;\
-                 storage-engine=memory;write-block-size={}",
+                 storage-engine=memory;max-record-size={}",
                 count(n, None),
                 lock(&shared.membership).live_nodes().len().clamp(1, 2),
                 shared.cfg.default_ttl,
@@ -168,8 +178,8 @@ fn get_config(shared: &Shared, params: &str) -> String {
             let ns = param(params, "id").or_else(|| param(params, "namespace"));
             match ns.filter(|n| shared.cfg.namespaces.iter().any(|x| x == n)) {
                 Some(_) => format!(
-                    "default-ttl={};nsup-period=120;replication-factor=2;\
-                     storage-engine=memory;write-block-size={}",
+                    "default-ttl={};max-record-size={};nsup-period=120;\
+                     replication-factor=2;storage-engine=memory",
                     shared.cfg.default_ttl, shared.cfg.write_block_size
                 ),
                 None => "ERROR::namespace not found".into(),

@@ -12,7 +12,7 @@
 //! ([`TestCluster::record`], [`TestCluster::record_count`]).
 //!
 //! [`target`] picks a real server instead when `AEROSPIKE_HOSTS` is set, so the same
-//! client-level assertions run against both.
+//! client-level assertions run against both. [`raw`] reads what either stored, byte for byte.
 //!
 //! This crate is test support; it is never part of a release binary.
 
@@ -27,6 +27,7 @@ mod meta;
 mod msg;
 mod particle;
 mod proto;
+pub mod raw;
 pub mod result_code;
 mod server;
 mod store;

@@ -17,12 +17,15 @@ struct Args {
     /// Namespaces, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "test,bar")]
     namespaces: Vec<String>,
-    /// Largest record accepted, in bytes.
+    /// Largest record accepted (the namespaces' max-record-size), in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     write_block_size: usize,
     /// Report batch-index-threads=0 and refuse batch requests.
     #[arg(long)]
     no_batch_writes: bool,
+    /// Accept compressed requests, as an Enterprise server does (Community Edition answers 25).
+    #[arg(long)]
+    compression: bool,
     /// Keep only record metadata (set, key, generation, TTL), not bin values: for big benchmarks.
     #[arg(long)]
     metadata_only: bool,
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         write_block_size: args.write_block_size,
         base_port: args.port,
         store_bins: !args.metadata_only,
+        compression: args.compression,
         ..Default::default()
     })
     .await

@@ -124,27 +124,66 @@ fn batch(
     forced: Option<u8>,
 ) {
     let at = begin_proto(out);
+    let rows_start = out.len();
     let code = if !shared.cfg.batch_writes {
         rc::BATCH_DISABLED
     } else {
         match body {
             None => rc::PARAMETER,
-            Some(body) => match batch_rows(shared, body, out, scratch, forced) {
-                Ok(()) => rc::OK,
-                Err(Truncated) => rc::PARAMETER,
-            },
+            Some(body) => {
+                let Scratch { ops, bins } = scratch;
+                let mut rows = 0u32;
+                let walked = walk_rows(body, ops, |t, index, digest, ops| {
+                    let known = t
+                        .fields
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|n| shared.store.namespace(n).is_some());
+                    if !known {
+                        return false;
+                    }
+                    rows += 1;
+                    let outcome = match forced.or_else(|| shared.faults.record_code(digest)) {
+                        Some(code) => {
+                            bins.clear();
+                            Outcome {
+                                rc: code,
+                                generation: 0,
+                                void_time: 0,
+                            }
+                        }
+                        None => row_outcome(shared, t, digest, ops, bins),
+                    };
+                    put_record(out, 0, &outcome, index, bins);
+                    true
+                });
+                match (walked, forced) {
+                    // As 8.1.2.0 does: a batch that turns out malformed or empty, or reaches a
+                    // row naming no namespace or an unknown one, is answered with one 4 and
+                    // no rows, though the rows before that point were applied.
+                    (Err(Truncated), _) => rc::PARAMETER,
+                    (Ok(()), _) if rows == 0 => rc::PARAMETER,
+                    // A batch past its timeout answers its rows 9 and ends with 9 too
+                    // (8.1.2.0); other whole-request codes (overload, busy key) are per row.
+                    (Ok(()), Some(rc::TIMEOUT)) => rc::TIMEOUT,
+                    (Ok(()), _) => rc::OK,
+                }
+            }
         }
     };
+    if code == rc::PARAMETER {
+        out.truncate(rows_start);
+    }
     put_msg_header(out, info3::LAST, code, 0, 0, 0, 0, 0);
     end_proto(out, at, TYPE_MSG);
 }
 
-fn batch_rows(
-    shared: &Shared,
+/// Parses the rows of a batch body, calling `row` for each (with the header it uses, a
+/// REPEAT row reusing the previous one) until `row` returns false or the rows end.
+fn walk_rows(
     body: &Bytes,
-    out: &mut BytesMut,
-    scratch: &mut Scratch,
-    forced: Option<u8>,
+    ops: &mut Vec<Op>,
+    mut row: impl FnMut(&RowTemplate, u32, &[u8; 20], &[Op]) -> bool,
 ) -> Result<(), Truncated> {
     let mut r = Reader::new(body, 0);
     let count = r.u32()?;
@@ -181,24 +220,15 @@ fn batch_rows(
             t.fields = Fields::default();
             // Old clients sent 0 fields but always the namespace.
             r.fields(n_fields.max(1), &mut t.fields)?;
-            scratch.ops.clear();
-            r.ops(n_ops, &mut scratch.ops)?;
+            ops.clear();
+            r.ops(n_ops, ops)?;
             have_template = true;
         } else if !have_template {
             return Err(Truncated);
         }
-        let outcome = match forced.or_else(|| shared.faults.record_code(&digest)) {
-            Some(code) => {
-                scratch.bins.clear();
-                Outcome {
-                    rc: code,
-                    generation: 0,
-                    void_time: 0,
-                }
-            }
-            None => row_outcome(shared, &t, &digest, &scratch.ops, &mut scratch.bins),
-        };
-        put_record(out, 0, &outcome, index, &scratch.bins);
+        if !row(&t, index, &digest, ops) {
+            return Err(Truncated);
+        }
     }
     Ok(())
 }
@@ -242,6 +272,11 @@ fn row_outcome(
         ops,
     };
     exec::execute(ns, &shared.limits, digest, &cmd, bins)
+}
+
+/// Answers a compressed request when compression is off (Community Edition).
+pub(crate) fn put_enterprise_only(out: &mut BytesMut) {
+    put_simple_response(out, rc::ENTERPRISE_ONLY, 0, 0);
 }
 
 /// Answers a frame that cannot be decoded at all.

@@ -16,7 +16,7 @@ pub const KEY_EXISTS: u8 = 5;
 pub const TIMEOUT: u8 = 9;
 /// Bin type incompatible with the operation.
 pub const BIN_TYPE: u8 = 12;
-/// Record larger than the write block.
+/// Record larger than `max-record-size`.
 pub const RECORD_TOO_BIG: u8 = 13;
 /// Hot key: record busy.
 pub const KEY_BUSY: u8 = 14;
@@ -30,6 +30,8 @@ pub const KEY_MISMATCH: u8 = 19;
 pub const NAMESPACE_NOT_FOUND: u8 = 20;
 /// Bin name too long (or empty).
 pub const BIN_NAME: u8 = 21;
+/// Enterprise-only feature (e.g. a compressed request to Community Edition).
+pub const ENTERPRISE_ONLY: u8 = 25;
 /// Batch index protocol disabled (batch-index-threads 0).
 pub const BATCH_DISABLED: u8 = 150;
 /// Invalid GeoJSON.

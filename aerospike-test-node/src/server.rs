@@ -85,6 +85,10 @@ async fn handle_frame(
             Next::Continue
         }
         TYPE_MSG => handle_data(shared, node, frame, out, scratch).await,
+        TYPE_MSG_COMPRESSED if !shared.cfg.compression => {
+            msg::put_enterprise_only(out);
+            Next::Continue
+        }
         TYPE_MSG_COMPRESSED => match decompress(&frame[8..]) {
             Some(inner) => handle_data(shared, node, inner, out, scratch).await,
             None => {

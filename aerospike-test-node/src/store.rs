@@ -84,17 +84,40 @@ impl Record {
         self.bins.iter().position(|b| b.name.as_ref() == name)
     }
 
-    /// Approximate storage size, used for the write-block-size check.
+    /// Size of the record in the server's flat format, which `max-record-size` limits:
+    /// a 39-byte header, the bin count (varint), the set name (length byte + name), the
+    /// stored key (varint length + particle type + value), the void time (4 bytes, only when
+    /// the record expires), then per bin a length byte, the name and the value
+    /// ([`particle::stored_size`](crate::particle::stored_size)). Measured against 8.1.2.0,
+    /// where it is exact except for GeoJSON regions.
     pub fn storage_size(&self) -> usize {
-        let mut size = 64 + self.set.as_ref().map_or(0, |s| s.len());
+        let mut size = 39 + varint_len(self.bins.len());
+        if let Some(s) = &self.set {
+            size += 1 + s.len();
+        }
         if let Some(k) = &self.key {
-            size += 1 + k.value.len();
+            let n = 1 + k.value.len();
+            size += varint_len(n) + n;
+        }
+        if self.void_time != 0 {
+            size += 4;
         }
         for b in &self.bins {
-            size += 4 + b.name.len() + b.value.len();
+            size += 1 + b.name.len() + crate::particle::stored_size(b.particle_type, &b.value);
         }
         size
     }
+}
+
+/// Bytes of `n` as an unsigned LEB128 varint.
+fn varint_len(n: usize) -> usize {
+    let mut len = 1;
+    let mut n = n >> 7;
+    while n != 0 {
+        len += 1;
+        n >>= 7;
+    }
+    len
 }
 
 /// Hasher for digests: they are RIPEMD-160 output, so a slice of them is already uniform.
@@ -211,5 +234,51 @@ impl Store {
     /// All namespaces.
     pub fn namespaces(&self) -> &[Namespace] {
         &self.namespaces
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob_record(len: usize) -> Record {
+        Record {
+            set: None,
+            key: None,
+            generation: 1,
+            void_time: 0,
+            bins: vec![StoredBin {
+                name: Bytes::from_static(b"b"),
+                particle_type: 4,
+                value: Bytes::from(vec![7; len]),
+            }],
+        }
+    }
+
+    #[test]
+    fn storage_size_matches_the_server() {
+        // The largest one-blob records 8.1.2.0 takes under max-record-size 1048576.
+        let mut r = blob_record(1_048_529);
+        assert_eq!(r.storage_size(), 1 << 20);
+        r.set = Some(Bytes::from_static(b"probe"));
+        assert_eq!(r.storage_size(), (1 << 20) + 6);
+        r.void_time = 1;
+        assert_eq!(r.storage_size(), (1 << 20) + 10);
+        let mut r = blob_record(0);
+        let base = r.storage_size();
+        r.key = Some(StoredKey {
+            particle_type: 3,
+            value: Bytes::from(vec![b'k'; 127]),
+        });
+        assert_eq!(r.storage_size() - base, 130);
+        r.key = Some(StoredKey {
+            particle_type: 1,
+            value: Bytes::from_static(&[0; 8]),
+        });
+        assert_eq!(r.storage_size() - base, 10);
+        assert_eq!(
+            [varint_len(127), varint_len(128), varint_len(16384)],
+            [1, 2, 3]
+        );
     }
 }
