@@ -375,6 +375,7 @@ impl Wire {
             }
             Err(e) => {
                 self.stale.store(true, Ordering::Release);
+                node.pool.clear();
                 let msg = format!("node {} ({}): {e}", node.name, node.pool.address());
                 Ok(fail(CallOutcome::Retry, -1, msg))
             }
