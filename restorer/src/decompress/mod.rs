@@ -327,6 +327,17 @@ fn check_format(
     let n = head.len().min(ASB_START.len());
     let asb_like = head[..n] == ASB_START[..n];
     if format == Format::Plain && !head.is_empty() && !asb_like {
+        // Fewer bytes than a magic, and the start of one: a compressed stream cut short.
+        let cut = [("zstd", &ZSTD_MAGIC[..]), ("gzip", &GZIP_MAGIC[..])]
+            .into_iter()
+            .find(|(_, magic)| head.len() < magic.len() && magic.starts_with(head));
+        if let Some((format, _)) = cut {
+            return Err(DecompressError::Truncated {
+                input: name.to_owned(),
+                format,
+                offset: reader.state.header + head.len() as u64,
+            });
+        }
         if let Some(d) = &reader.decryptor {
             let key = d.key();
             return Err(DecompressError::Encrypted {
