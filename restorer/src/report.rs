@@ -23,15 +23,27 @@ pub fn init_logging(format: LogFormat, verbose: bool) {
             "info,aerospike=warn,aerospike_core=warn"
         })
     });
+    let ansi = ansi_wanted(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tfmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .with_env_filter(filter);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
+}
+
+/// Colours only on a terminal, and not when `NO_COLOR` is set (and not empty). Logs to a pipe
+/// or a file (a Job's log) stay plain text in every format: the JSON and logfmt writers never
+/// colour, and control characters inside messages are escaped by every format
+/// (`tests/log_output.rs` checks all three for ESC bytes).
+fn ansi_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// `time="2018-07-02T15:52:48Z" level=info msg="restore is starting" key=value ...`.
@@ -202,6 +214,15 @@ mod tests {
         assert_eq!(logfmt_value(""), "\"\"");
         assert_eq!(quote("restore is starting"), "\"restore is starting\"");
         assert_eq!(quote("x"), "\"x\"");
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(ansi_wanted(true, None));
+        assert!(ansi_wanted(true, Some(OsStr::new(""))));
+        assert!(!ansi_wanted(true, Some(OsStr::new("1"))));
+        assert!(!ansi_wanted(false, None));
     }
 
     #[test]

@@ -3,19 +3,11 @@
 
 mod rcore_support;
 
-use std::path::PathBuf;
-
 use aerospike::Value;
-use aerospike_test_node::{ClusterConfig, target, target_with};
+use aerospike_test_node::{ClusterConfig, raw, target, target_with};
 use rcore_support::{
-    Rec, asb, client, get, now_clepoch, restore, temp_dir, unique_set, write_file,
+    Rec, asb, client, get, now_clepoch, restore, temp_dir, unique_sample, unique_set, write_file,
 };
-
-fn sample(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/asb")
-        .join(name)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restores_records_and_counts_them() {
@@ -299,8 +291,12 @@ async fn backup_prefix_reads_metadata_and_gzip() {
 async fn samples_restore_with_indexes_and_udfs() {
     let t = target().await;
     let hosts = t.hosts();
-    let f = sample("01-first-file-all-bin-types.asb");
-    let run = restore(&hosts, &f, &["-n", "test,bar"]).await.ok();
+    let dir = temp_dir("sample01");
+    // The shipped sample with digests unique to this run: a long-lived server still has the
+    // records of earlier runs (the indexes and the UDF are the same every time).
+    let (f, digests) = unique_sample("01-first-file-all-bin-types.asb", &dir);
+    let f = f.as_path();
+    let run = restore(&hosts, f, &["-n", "test,bar"]).await.ok();
     assert_eq!(run.counter("inserted"), 1);
     assert!(
         run.stderr
@@ -308,6 +304,13 @@ async fn samples_restore_with_indexes_and_udfs() {
         "{}",
         run.stderr
     );
+    let stored = raw::get(&hosts, "bar", Some("demo"), &digests[0])
+        .await
+        .unwrap()
+        .expect("the sample record is in bar");
+    assert_eq!(stored.generation, 1);
+    assert_eq!(stored.particle("name"), Some((3, &b"Hello World"[..])));
+    assert_eq!(stored.bin("gone"), None, "a nil bin is not stored");
     if let Some(node) = t.node() {
         let idx = node.indexes();
         assert_eq!(
@@ -326,7 +329,7 @@ async fn samples_restore_with_indexes_and_udfs() {
         assert_eq!(udfs[0].content.len(), 86);
     }
     // Again: indexes match and are skipped.
-    let run = restore(&hosts, &f, &["-n", "test,bar", "--no-generation"])
+    let run = restore(&hosts, f, &["-n", "test,bar", "--no-generation"])
         .await
         .ok();
     assert!(
@@ -334,8 +337,9 @@ async fn samples_restore_with_indexes_and_udfs() {
         "{}",
         run.stderr
     );
+    assert_eq!(run.counter("inserted"), 1);
     // --no-indexes / --no-udfs / --no-records.
-    let run = restore(&hosts, &f, &["-n", "test,bar", "-I", "-F", "-R"])
+    let run = restore(&hosts, f, &["-n", "test,bar", "-I", "-F", "-R"])
         .await
         .ok();
     assert!(
@@ -344,30 +348,66 @@ async fn samples_restore_with_indexes_and_udfs() {
         "{}",
         run.stderr
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The bins of both records of `03-blob-and-cdt-types.asb` (one written in base64, one raw):
+/// name, particle type, bytes.
+fn sample03_bins() -> Vec<(&'static str, u8, Vec<u8>)> {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+    vec![
+        ("blob", 4, b64("ACAKXP8=")),
+        ("java", 7, b64("rO0ABXQAAmhp")),
+        ("csharp", 8, b64("AAEAAAA=")),
+        ("python", 9, b64("gARLBy4=")),
+        ("ruby", 10, b64("BAhpDA==")),
+        ("php", 11, b64("aTo3Ow==")),
+        ("erlang", 12, b64("g2EH")),
+        ("hll", 18, b64("AAQAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")),
+        ("list_empty", 20, b64("kA==")),
+        ("list_nested", 20, b64("kgGSAqIDeA==")),
+        ("map_empty", 19, b64("gA==")),
+        ("map_kordered", 19, b64("g8cAAcCiA2EBogNiAg==")),
+        ("blob_empty", 4, Vec::new()),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_reach_the_server_byte_for_byte() {
+    // What the server stored is read back as raw particles (`aerospike_test_node::raw`),
+    // on the test node and on a real server alike: the client's typed reads would decode,
+    // reorder or refuse some of these values.
     let t = target().await;
     let hosts = t.hosts();
-    let f = sample("03-blob-and-cdt-types.asb");
+    let dir = temp_dir("raw");
+    let (f, digests) = unique_sample("03-blob-and-cdt-types.asb", &dir);
     let run = restore(&hosts, &f, &["-n", "test,bar"]).await.ok();
     assert_eq!(run.counter("inserted"), 2);
-    if let Some(node) = t.node() {
-        // Every blob subtype, list and map arrives with its particle type.
-        let types: Vec<u8> = node
-            .records("bar")
+    assert_eq!(digests.len(), 2);
+    for d in &digests {
+        let stored = raw::get(&hosts, "bar", Some("demo"), d)
+            .await
+            .unwrap()
+            .expect("sample record stored");
+        assert_eq!(stored.generation, 1);
+        assert_eq!(stored.void_time, 0, "void time 0 = never expires");
+        let mut got: Vec<(String, u8, Vec<u8>)> = stored
+            .bins
             .iter()
-            .flat_map(|r| r.bins.iter().map(|b| b.particle_type))
+            .map(|b| (b.name_str(), b.particle_type, b.value.clone()))
             .collect();
-        for p in [4, 7, 8, 9, 10, 11, 12, 19, 20] {
-            assert!(types.contains(&p), "particle {p} missing: {types:?}");
-        }
+        got.sort();
+        let mut want: Vec<(String, u8, Vec<u8>)> = sample03_bins()
+            .into_iter()
+            .map(|(n, p, v)| (n.to_string(), p, v))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
     }
 
     // A string that is not UTF-8, a NaN double, a raw ordered list and a compact blob.
     let set = unique_set("raw");
-    let dir = temp_dir("raw");
     let mut r = Rec::simple("test", &set, &set, 1);
     r.bins = vec![
         "X bad 8 /wAKYQ==".into(),
@@ -378,31 +418,40 @@ async fn values_reach_the_server_byte_for_byte() {
     let f = write_file(&dir, "raw.asb", &asb(None, &[], &[r.clone()]));
     let run = restore(&hosts, &f, &[]).await.ok();
     assert_eq!(run.counter("inserted"), 1);
-    match t.node() {
-        Some(node) => {
-            let stored = node.record("test", &r.digest).expect("stored");
-            let bad = stored.bin("bad").unwrap();
-            assert_eq!(
-                (bad.particle_type, bad.value.as_ref()),
-                (3, &b"\xff\x00\na"[..])
-            );
-            let l = stored.bin("l").unwrap();
-            assert_eq!(
-                (l.particle_type, l.value.as_ref()),
-                (20, &[0x93, 0xc7, 0, 1, 2, 3][..])
-            );
-            let b = stored.bin("blob").unwrap();
-            assert_eq!((b.particle_type, b.value.as_ref()), (4, &b"a\nb"[..]));
-            assert_eq!(stored.bin("d").unwrap().particle_type, 2);
-        }
-        None => {
-            // Through the client: the ordered list keeps its order flag, the blob its bytes.
-            let c = client(&hosts).await;
-            let got = get(&c, &r.key_in("test")).await.expect("stored");
-            assert_eq!(got.bins.get("blob"), Some(&Value::Blob(b"a\nb".to_vec())));
-            assert!(matches!(got.bins.get("l"), Some(Value::List(v)) if v.len() == 3));
-        }
-    }
+    let stored = raw::get(&hosts, "test", Some(&set), &r.digest)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.particle("bad"), Some((3, &b"\xff\x00\na"[..])));
+    assert_eq!(
+        stored.particle("l"),
+        Some((20, &[0x93, 0xc7, 0, 1, 2, 3][..])),
+        "the ordered list keeps its ext header"
+    );
+    assert_eq!(stored.particle("blob"), Some((4, &b"a\nb"[..])));
+    let (ptype, d) = stored.particle("d").expect("double stored");
+    assert_eq!(ptype, 2);
+    let d = f64::from_be_bytes(d.try_into().expect("8 bytes"));
+    assert!(d.is_nan(), "{d}");
+    assert_eq!(stored.bins.len(), 4);
+    // The client reads the parts it can decode alike.
+    let c = client(&hosts).await;
+    let k = r.key_in("test");
+    let got = c
+        .get(
+            &aerospike::ReadPolicy::default(),
+            &k,
+            aerospike::Bins::from(vec!["blob", "l"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.bins.get("blob"), Some(&Value::Blob(b"a\nb".to_vec())));
+    // The list's first element is the ordered flag (an ext header), which the client skips.
+    assert_eq!(
+        got.bins.get("l"),
+        Some(&Value::List(vec![2.into(), 3.into()])),
+        "{got:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,5 +1,6 @@
 //! Support for the restorer's end-to-end tests: building `.asb` text, running the `restorer`
-//! binary, reading its termination message, and reading records back through the client.
+//! binary, reading its termination message, and reading records back through the client
+//! (or, byte for byte, with `aerospike_test_node::raw`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -24,17 +25,60 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// A set name unique to this test run.
+/// A set name no other test, run or process uses (a long-lived server keeps what earlier
+/// runs wrote): the tag, a sequence number, the process id and the time in microseconds.
+/// At most 40 characters for tags up to 8, so `<set>_x` index names and `<set>.lua` UDF
+/// names stay within the server's limits.
 pub fn unique_set(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
+    let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
+        .map(|d| d.as_micros())
         .unwrap_or(0);
     format!(
-        "{tag}{}{}",
+        "{tag}{}x{}x{micros}",
         SEQ.fetch_add(1, Ordering::SeqCst),
-        nanos % 100_000
+        std::process::id()
     )
+}
+
+/// A copy of the shipped sample `testdata/asb/<name>` in `dir`, with every record digest
+/// XORed with a salt unique to this call, so a restore of it into a long-lived server counts
+/// its records as new every time and never meets another run's. Returns the copy and the
+/// new digests in file order.
+pub fn unique_sample(name: &str, dir: &Path) -> (PathBuf, Vec<[u8; 20]>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/asb")
+        .join(name);
+    let data = std::fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let salt = digest(&unique_set("smp"), 0);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::with_capacity(data.len());
+    let mut digests = Vec::new();
+    let mut rest = &data[..];
+    const MARK: &[u8] = b"\n+ d ";
+    while let Some(at) = rest.windows(MARK.len()).position(|w| w == MARK) {
+        let start = at + MARK.len();
+        let end = start
+            + rest[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .expect("digest line ends");
+        let mut d: [u8; 20] = b64
+            .decode(&rest[start..end])
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .unwrap_or_else(|| panic!("{name}: bad digest line"));
+        for (x, s) in d.iter_mut().zip(salt) {
+            *x ^= s;
+        }
+        out.extend_from_slice(&rest[..start]);
+        out.extend_from_slice(b64.encode(d).as_bytes());
+        digests.push(d);
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    assert!(!digests.is_empty(), "{name} has no records");
+    (write_file(dir, name, &out), digests)
 }
 
 /// Seconds since 2010-01-01 now.
