@@ -354,7 +354,11 @@ impl Writer {
                 }
             }
             if let Some(f) = failure.as_ref().filter(|f| f.outcome == CallOutcome::Fatal) {
-                return Err(fatal_code(records[f.first as usize].line, f.code, &f.message));
+                return Err(fatal_code(
+                    records[f.first as usize].line,
+                    f.code,
+                    &f.message,
+                ));
             }
             if let Some(e) = first_err {
                 return Err(e);
