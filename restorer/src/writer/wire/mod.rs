@@ -10,6 +10,13 @@
 //!
 //! Rows are sent without `RESPOND_ALL_OPS`, so the server answers a write with its result
 //! code alone (no echoed bin names), and the reply is read without building records.
+//!
+//! Pressure on the server: one connection per batch in flight and node, so `--batch-size`
+//! and `--max-async-batches` keep asrestore's meaning and defaults (128, 32). On the rig's
+//! CE 8.1.2 server sharing two cores with the restorer (mixed shape, `benches/vs_asrestore.sh`,
+//! medians of 5 interleaved rounds), 128x32, 256x16, 256x8, 512x8 and 512x4 all came within
+//! the run-to-run noise (about 10%) of each other; fewer than 8 in flight or 128-row batches
+//! with 4 were slower, and batches not run inline on the service thread cost the server more.
 
 pub mod conn;
 pub mod encode;
