@@ -14,9 +14,10 @@
 //! Pressure on the server: one connection per batch in flight and node, so `--batch-size`
 //! and `--max-async-batches` keep asrestore's meaning and defaults (128, 32). On the rig's
 //! CE 8.1.2 server sharing two cores with the restorer (mixed shape, `benches/vs_asrestore.sh`,
-//! medians of 5 interleaved rounds), 128x32, 256x16, 256x8, 512x8 and 512x4 all came within
-//! the run-to-run noise (about 10%) of each other; fewer than 8 in flight or 128-row batches
-//! with 4 were slower, and batches not run inline on the service thread cost the server more.
+//! medians of 5 interleaved rounds, other builds loading the machine), 128x32 and 512x8 were
+//! fastest (109k and 112k records/s); 256-row batches with 4 to 16 in flight and 512x4 came
+//! within 10%; 128-row batches with 16 or fewer in flight were about 15% slower. Batches not
+//! run inline on the service thread cost the server more CPU per record.
 
 pub mod conn;
 pub mod encode;
