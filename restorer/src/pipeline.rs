@@ -219,8 +219,8 @@ impl RestoreSink {
             },
             Outlet::Discard(counters) => {
                 match w {
-                    Work::Records(_) => {}
-                    Work::Index(_) => inc(&counters.indexes),
+                    // Indexes are counted when read.
+                    Work::Records(_) | Work::Index(_) => {}
                     Work::Udf(_) => inc(&counters.udfs),
                 }
                 Flow::Continue
@@ -268,6 +268,9 @@ impl RestoreSink {
                 if self.no_indexes {
                     return Ok(Flow::Continue);
                 }
+                // Like asrestore, "secondary index(es)" counts every index line read, those of
+                // sets outside `--set-list` too (they are also counted as skipped).
+                inc(&cx.counters.indexes);
                 if !self.transformer.index_wanted(&idx) {
                     inc(&cx.counters.skipped_indexes);
                     return Ok(Flow::Continue);

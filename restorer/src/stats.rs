@@ -26,7 +26,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// UDF files registered (or counted).
     pub udfs: AtomicU64,
-    /// Secondary indexes created or queued (or counted).
+    /// Secondary index lines read (those of sets outside `--set-list` included, as asrestore
+    /// counts them), unless `--no-indexes`.
     pub indexes: AtomicU64,
     /// Indexes skipped because their set is not in `--set-list`.
     pub skipped_indexes: AtomicU64,

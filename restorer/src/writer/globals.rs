@@ -228,7 +228,6 @@ pub async fn restore_index(
     if let Some(existing) = find_index(client, def).await? {
         if def.matches(&existing) {
             inc(&counters.matched_indexes);
-            inc(&counters.indexes);
             tracing::info!(index = %def.name, "index already present with the same definition");
             return Ok(());
         }
@@ -253,7 +252,6 @@ pub async fn restore_index(
     let new_syntax = (v.major, v.minor) >= (8, 1);
     let cmd = def.create_command(new_syntax);
     check_ok(&info(client, &cmd, &what).await?, &what)?;
-    inc(&counters.indexes);
     Ok(())
 }
 
