@@ -14,9 +14,38 @@ use aerospike::{Bins, Client, ClientPolicy, Key, PartitionFilter, ResultCode, St
 use base64::Engine as _;
 use futures::StreamExt;
 
-/// Every set, index, UDF and tag of the round trip test starts with this, so a later run can
-/// find and remove what an interrupted one left behind.
+/// Every run id starts with this; ids (and so every set, index, UDF and tag value of the round
+/// trip test) are `rtrip_<start time: 8 hex digits><pid: 5 hex digits>`, so a later run can find
+/// what an interrupted one left behind and tell it from what a concurrent run is using.
 pub const PREFIX: &str = "rtrip_";
+
+/// Left-overs at least this old are removed at the start of a run (a run takes seconds).
+pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// A fresh run id.
+pub fn run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    format!("{PREFIX}{secs:08x}{:05x}", std::process::id() & 0xf_ffff)
+}
+
+/// Whether `name` belongs to a run that started [`STALE_AFTER`] ago or earlier.
+pub fn is_stale(name: &str) -> bool {
+    let Some(started) = name
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.get(..8))
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+    else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    now.saturating_sub(started) >= STALE_AFTER.as_secs()
+}
 
 /// The message for a missing prerequisite: the test fails loudly instead of passing.
 const NEEDS: &str = "the real round trip test needs a real Aerospike server with namespaces \
@@ -429,9 +458,13 @@ pub async fn info(c: &Client, cmd: &str) -> String {
     answer.get(cmd).cloned().unwrap_or_default()
 }
 
-/// The secondary indexes of `ns` whose name starts with [`PREFIX`]: name -> every field the
+/// The secondary indexes of `ns` whose name starts with `prefix`: name -> every field the
 /// server lists (`set`, `bin`, `type`, `indextype`, `context`, `state`, ...).
-async fn our_index_entries(c: &Client, ns: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+async fn index_entries(
+    c: &Client,
+    ns: &str,
+    prefix: &str,
+) -> BTreeMap<String, BTreeMap<String, String>> {
     let list = info(c, &format!("sindex-list:ns={ns};b64=true")).await;
     let mut out = BTreeMap::new();
     for entry in list.split(';').filter(|e| !e.trim().is_empty()) {
@@ -441,7 +474,7 @@ async fn our_index_entries(c: &Client, ns: &str) -> BTreeMap<String, BTreeMap<St
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         match fields.get("indexname") {
-            Some(name) if name.starts_with(PREFIX) => {
+            Some(name) if name.starts_with(prefix) => {
                 out.insert(name.clone(), fields);
             }
             _ => {}
@@ -450,10 +483,15 @@ async fn our_index_entries(c: &Client, ns: &str) -> BTreeMap<String, BTreeMap<St
     out
 }
 
-/// The [`PREFIX`] indexes of `ns`: name -> the fields that define them (`set`, `bin`, `type`,
-/// `indextype`, `context`, ...; `ns`, `indexname` and the build `state` are left out).
-pub async fn our_indexes(c: &Client, ns: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    our_index_entries(c, ns)
+/// The indexes of `ns` whose name starts with `prefix`: name -> the fields that define them
+/// (`set`, `bin`, `type`, `indextype`, `context`, ...; `ns`, `indexname` and the build `state`
+/// are left out).
+pub async fn indexes(
+    c: &Client,
+    ns: &str,
+    prefix: &str,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    index_entries(c, ns, prefix)
         .await
         .into_iter()
         .map(|(name, fields)| {
@@ -479,10 +517,10 @@ where
     }
 }
 
-/// Waits until `n` [`PREFIX`] indexes of `ns` are built (`state=RW`).
-pub async fn wait_indexes_ready(c: &Client, ns: &str, n: usize) {
+/// Waits until `n` indexes of `ns` named `prefix...` are built (`state=RW`).
+pub async fn wait_indexes_ready(c: &Client, ns: &str, prefix: &str, n: usize) {
     wait_for(&format!("{n} indexes built in {ns}"), || async {
-        let entries = our_index_entries(c, ns).await;
+        let entries = index_entries(c, ns, prefix).await;
         entries.len() == n
             && entries
                 .values()
@@ -491,9 +529,15 @@ pub async fn wait_indexes_ready(c: &Client, ns: &str, n: usize) {
     .await;
 }
 
-/// Drops every [`PREFIX`] index of `ns` and waits until the server no longer lists them.
-pub async fn drop_our_indexes(c: &Client, ns: &str) {
-    for (name, fields) in our_indexes(c, ns).await {
+/// Drops the indexes of `ns` named `prefix...` that `which` selects, and waits until the server
+/// no longer lists them.
+pub async fn drop_indexes(c: &Client, ns: &str, prefix: &str, which: impl Fn(&str) -> bool) {
+    let doomed = |all: BTreeMap<String, BTreeMap<String, String>>| {
+        all.into_iter()
+            .filter(|(name, _)| which(name))
+            .collect::<Vec<_>>()
+    };
+    for (name, fields) in doomed(indexes(c, ns, prefix).await) {
         let set = fields
             .get("set")
             .map_or("", |s| if s == "NULL" { "" } else { s });
@@ -502,7 +546,7 @@ pub async fn drop_our_indexes(c: &Client, ns: &str) {
             .unwrap_or_else(|e| panic!("drop index {ns}/{name}: {e}"));
     }
     wait_for(&format!("indexes of {ns} dropped"), || async {
-        our_indexes(c, ns).await.is_empty()
+        doomed(indexes(c, ns, prefix).await).is_empty()
     })
     .await;
 }
@@ -564,4 +608,38 @@ pub async fn clear(c: &Client, ns: &str, sets: &[String], filter: &Expression) {
     let left = snapshot_sets(c, ns, sets).await.len()
         + snapshot(c, ns, "", Some(filter.clone())).await.len();
     assert_eq!(left, 0, "records left in {ns} after clearing");
+}
+
+/// Removes what runs that started [`STALE_AFTER`] ago or earlier left in `namespaces`: records of
+/// their sets, their set-less records (bin `tag_bin` holding their run id), their indexes and
+/// their UDF modules. What younger (possibly concurrent) runs use is left alone.
+pub async fn remove_stale(c: &Client, namespaces: &[&str], tag_bin: &str) {
+    for ns in namespaces {
+        let sets = info(c, &format!("sets/{ns}")).await;
+        let stale_sets: Vec<String> = sets
+            .split(';')
+            .filter_map(|e| e.split(':').find_map(|kv| kv.strip_prefix("set=")))
+            .filter(|set| is_stale(set))
+            .map(str::to_string)
+            .collect();
+        let snap = snapshot_sets(c, ns, &stale_sets).await;
+        delete_all(c, ns, &snap).await;
+        let tagged = snapshot(c, ns, "", Some(aerospike::expressions::bin_exists(tag_bin))).await;
+        let stale_tagged: Snapshot = tagged
+            .into_iter()
+            .filter(|(_, s)| matches!(s.bins.get(tag_bin), Some(Value::String(id)) if is_stale(id)))
+            .collect();
+        delete_all(c, ns, &stale_tagged).await;
+        drop_indexes(c, ns, PREFIX, is_stale).await;
+    }
+    let udfs = info(c, "udf-list").await;
+    let stale_udfs: Vec<String> = udfs
+        .split(';')
+        .filter_map(|e| e.split(',').find_map(|kv| kv.strip_prefix("filename=")))
+        .filter(|name| is_stale(name))
+        .map(str::to_string)
+        .collect();
+    for name in stale_udfs {
+        remove_udf(c, &name).await;
+    }
 }
