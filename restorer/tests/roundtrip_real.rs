@@ -1026,7 +1026,7 @@ async fn asbackup_files_restore_like_asrestore() {
 /// the record comparison sees every kind of difference it is meant to catch.
 mod checks {
     use super::*;
-    use roundtrip_support::{Snap, same_value};
+    use roundtrip_support::{Snap, is_stale, same_value};
 
     #[test]
     fn summaries_of_both_restorers_parse() {
@@ -1064,6 +1064,26 @@ mod checks {
             Some((7, 2))
         );
         assert_eq!(Summary::parse("no summary here"), None);
+    }
+
+    #[test]
+    fn only_old_runs_are_stale() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let id = run_id();
+        assert!(id.starts_with("rtrip_") && id.len() == 6 + 13, "{id}");
+        assert!(!is_stale(&id) && !is_stale(&format!("{id}_vals")));
+        assert!(!is_stale(&format!("rtrip_{:08x}00001_idx", now - 60)));
+        assert!(is_stale(&format!("rtrip_{:08x}00001_idx", now - 3600)));
+        assert!(is_stale(&format!("rtrip_{:08x}00001.lua", now - 3600)));
+        for legacy in ["rtrip_vals", "rtrip_i_num", "rtrip_udf.lua", "rtrip-noset"] {
+            assert!(is_stale(legacy), "{legacy}");
+        }
+        for other in ["idx0x5118", "example.lua", "rtripx_1", ""] {
+            assert!(!is_stale(other), "{other}");
+        }
     }
 
     #[test]
