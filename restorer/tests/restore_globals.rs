@@ -51,7 +51,7 @@ async fn indexes_created_matched_and_recreated() {
     let run = restore(&hosts, &f, &["--set-list", &set]).await.ok();
     assert_eq!(run.counter("inserted"), 5);
     assert!(
-        run.stderr.contains("2 secondary index(es)"),
+        run.stderr.contains("3 secondary index(es)"),
         "{}",
         run.stderr
     );
