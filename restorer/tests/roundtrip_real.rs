@@ -15,6 +15,7 @@
 //! truncates a namespace.
 
 mod roundtrip_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -114,17 +115,9 @@ async fn operate(c: &Client, k: &Key, send_key: bool, ops: &[Operation]) {
         .unwrap_or_else(|e| panic!("operate {k:?}: {e}"));
 }
 
-/// Deterministic pseudo-random bytes.
+/// Deterministic pseudo-random bytes (the restorer suites' generator).
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    support::pattern(len, seed).to_vec()
 }
 
 fn s(v: &str) -> Value {

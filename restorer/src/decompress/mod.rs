@@ -710,6 +710,25 @@ impl BufRead for ChunkReader {
     }
 }
 
+/// Test support: `data` cut at `cuts` (sorted, clamped to its length) into pieces, each encoded
+/// on its own by `encode` (one gzip member / zstd frame each) and concatenated.
+#[cfg(test)]
+pub(crate) fn encode_pieces(
+    data: &[u8],
+    cuts: Vec<usize>,
+    mut encode: impl FnMut(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+    cuts.sort_unstable();
+    let mut input = Vec::new();
+    let mut start = 0;
+    for end in cuts.into_iter().chain([data.len()]) {
+        input.extend(encode(&data[start..end]));
+        start = end;
+    }
+    input
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

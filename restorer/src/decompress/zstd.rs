@@ -138,14 +138,7 @@ mod tests {
             out_len in 1usize..5000,
             reader_cap in 1usize..5000,
         ) {
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
-            cuts.sort_unstable();
-            let mut input = Vec::new();
-            let mut start = 0;
-            for end in cuts.into_iter().chain([data.len()]) {
-                input.extend(zstd(&data[start..end], 1));
-                start = end;
-            }
+            let input = crate::decompress::encode_pieces(&data, cuts, |p| zstd(p, 1));
             proptest::prop_assert_eq!(decode(&input, out_len, reader_cap).unwrap(), data);
         }
     }
