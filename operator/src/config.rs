@@ -44,9 +44,29 @@ pub struct Config {
     /// Memory limit of the restore container (empty: none).
     #[arg(long, env = "RESTORER_MEMORY_LIMIT", default_value = "1Gi")]
     pub restorer_memory_limit: String,
-    /// The address of the `/healthz` and `/readyz` endpoint.
+    /// The address of the `/healthz`, `/readyz` and `/metrics` endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: SocketAddr,
+    /// Elect a leader through a Lease, so that several replicas may run (`false`: reconcile
+    /// at once, for a single replica).
+    #[arg(long, env = "LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// The name of the leader Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "aerospike-restore-operator")]
+    pub lease_name: String,
+    /// The namespace of the leader Lease (the operator's own namespace in the Deployment).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "aerospike-restore-operator"
+    )]
+    pub lease_namespace: String,
+    /// Seconds a leader's Lease stays valid without renewal.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// Seconds between renewals (and between a follower's tries).
+    #[arg(long, env = "LEASE_RETRY_SECONDS", default_value_t = 2)]
+    pub lease_retry_seconds: u64,
     /// The controller name reported in events.
     #[arg(
         long,
@@ -60,6 +80,23 @@ pub struct Config {
     /// Watch restores and Jobs in this namespace only (default: every namespace).
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+}
+
+impl Config {
+    /// The leader Lease of this replica: identity from `POD_NAME`, else host name and pid.
+    pub fn lease(&self) -> crate::leader::LeaseConfig {
+        let identity = self.reporter_instance.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "operator".to_owned());
+            format!("{host}-{}", std::process::id())
+        });
+        crate::leader::LeaseConfig {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity,
+            duration: std::time::Duration::from_secs(self.lease_duration_seconds.max(1)),
+            retry: std::time::Duration::from_secs(self.lease_retry_seconds.max(1)),
+        }
+    }
 }
 
 impl Default for Config {
@@ -89,5 +126,19 @@ mod tests {
         assert_eq!(c.watch_namespace, None);
         let c = Config::try_parse_from(["operator", "--watch-namespace", "ns-1"]).unwrap();
         assert_eq!(c.watch_namespace.as_deref(), Some("ns-1"));
+        let c = Config::try_parse_from(["operator", "--leader-elect", "false"]).unwrap();
+        assert!(!c.leader_elect);
+        let d = Config::default();
+        assert!(d.leader_elect);
+        let lease = Config {
+            reporter_instance: Some("pod-1".into()),
+            ..d
+        }
+        .lease();
+        assert_eq!(
+            (lease.name.as_str(), lease.identity.as_str()),
+            ("aerospike-restore-operator", "pod-1")
+        );
+        assert_eq!(lease.renew_deadline(), std::time::Duration::from_secs(10));
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::crd::AerospikeNamespaceRestore;
+use crate::metrics::Metrics;
 use crate::reconcile::{self, Context};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -25,6 +26,16 @@ where
 /// Runs the controller until a shutdown signal; `ready` turns true once the restore API answers.
 /// With `config.watch_namespace` (non-empty) only that namespace is watched.
 pub async fn run(client: Client, config: Config, ready: Arc<AtomicBool>) -> anyhow::Result<()> {
+    run_with(client, config, ready, Arc::new(Metrics::new())).await
+}
+
+/// [`run`], counting into `metrics` (the restores by phase come from the controller's cache).
+pub async fn run_with(
+    client: Client,
+    config: Config,
+    ready: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
     let namespace = config
         .watch_namespace
         .as_deref()
@@ -38,8 +49,10 @@ pub async fn run(client: Client, config: Config, ready: Arc<AtomicBool>) -> anyh
         })?;
     ready.store(true, Ordering::SeqCst);
     let jobs: Api<Job> = scoped(&client, namespace);
-    let ctx = Arc::new(Context::new(client, config));
-    Controller::new(restores, watcher::Config::default())
+    let ctx = Arc::new(Context::new(client, config).with_metrics(metrics.clone()));
+    let controller = Controller::new(restores, watcher::Config::default());
+    metrics.watch(controller.store());
+    controller
         .owns(jobs, watcher::Config::default().labels("app=aerospike"))
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

@@ -44,15 +44,39 @@ pub const DEFAULT_SECRET_KEY: &str = "key.json";
         type_ = "string",
         json_path = ".status.target.namespace"
     ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Progress",
+        type_ = "string",
+        json_path = ".status.progress.summary"
+    ),
     printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
     ),
     printcolumn(
-        name = "Phase",
+        name = "Read",
+        type_ = "integer",
+        json_path = ".status.progress.recordsRead",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Written",
+        type_ = "integer",
+        json_path = ".status.progress.recordsWritten",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Rate",
+        type_ = "number",
+        json_path = ".status.progress.rate",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "ETA",
         type_ = "string",
-        json_path = ".status.phase",
+        json_path = ".status.progress.eta",
         priority = "1"
     ),
     printcolumn(
@@ -163,6 +187,81 @@ pub struct AerospikeNamespaceRestoreStatus {
     /// The restorer's counters, from its pod's termination message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<RestoreCounters>,
+    /// Live progress, reported by the restorer while its Job runs (at most every 10 s) and set
+    /// to the final figures by the operator when the Job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RestoreProgress>,
+}
+
+/// How far a restore has got: the figures of the whole restore, and (for Jobs with several
+/// pods) each pod's own figures under `pods`, keyed by the pod's completion index. A restorer
+/// pod writes only its own key (a JSON merge patch of `status.progress.pods.<index>`), so pods
+/// never overwrite each other; the totals are then the sum over `pods`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreProgress {
+    /// Records read from the backup (decoded and decided) so far.
+    #[serde(default)]
+    pub records_read: u64,
+    /// Records written to the cluster so far.
+    #[serde(default)]
+    pub records_written: u64,
+    /// The share of the backup read, 0 to 100; absent while the backup's size is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// Records read per second over the last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Estimated time left, like `1m30s`; absent while unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
+    /// One line for `kubectl get`: `42% 420000/1000000` style, or the records read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub summary: Option<String>,
+    /// When these figures were taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    /// Per-pod figures, keyed by the pod's completion index (`"0"`, `"1"`, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pods: std::collections::BTreeMap<String, PodProgress>,
+}
+
+/// One restorer pod's figures (see [`RestoreProgress::pods`]).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodProgress {
+    /// Records read by this pod.
+    #[serde(default)]
+    pub records_read: u64,
+    /// Records written by this pod.
+    #[serde(default)]
+    pub records_written: u64,
+    /// The share of this pod's input read, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// Records read per second over the last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// When these figures were taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+}
+
+impl RestoreProgress {
+    /// The final figures of an ended restore, from the restorer's summary.
+    pub fn finished(counters: &RestoreCounters, now: &Time) -> Self {
+        RestoreProgress {
+            records_read: counters.records,
+            records_written: counters.inserted,
+            percent: Some(100.0),
+            rate: None,
+            eta: None,
+            summary: Some(format!("100% {} records", counters.records)),
+            updated_at: Some(now.clone()),
+            pods: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// One condition, in the standard Kubernetes shape; capitalised keys are accepted on read.

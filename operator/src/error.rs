@@ -14,6 +14,10 @@ pub enum Error {
     /// A Secret named like the restore's Secret copy exists but is not owned by this restore.
     #[error("secret {0} exists but is not owned by this restore; waiting for it to go away")]
     SecretNotOwned(String),
+    /// An object named like one of the restore's own (ServiceAccount, Role, RoleBinding)
+    /// exists but is not owned by this restore.
+    #[error("{0} exists but is not owned by this restore; waiting for it to go away")]
+    NotOwned(String),
     /// The restore changed since this reconcile read it (the status write carried its
     /// `resourceVersion` and the API server refused it): nothing was written, and the restore is
     /// looked at again once the newer object is seen.

@@ -197,6 +197,11 @@ pub const CLUSTERS: &str = "/apis/aerospike.travelaudience.com/v1alpha2/namespac
 pub const RESTORE_STATUS: &str = "/apis/aerospike.travelaudience.com/v1alpha2/namespaces/kubernetes-namespace-0/aerospikenamespacerestores/as-backup-0/status";
 pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/kubernetes-namespace-0/events";
 pub const PODS: &str = "/api/v1/namespaces/kubernetes-namespace-0/pods";
+pub const SERVICE_ACCOUNTS: &str = "/api/v1/namespaces/kubernetes-namespace-0/serviceaccounts";
+pub const ROLES: &str =
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/kubernetes-namespace-0/roles";
+pub const ROLE_BINDINGS: &str =
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/kubernetes-namespace-0/rolebindings";
 
 pub fn secrets(ns: &str) -> String {
     format!("/api/v1/namespaces/{ns}/secrets")

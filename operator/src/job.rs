@@ -22,6 +22,9 @@ pub const BACKOFF_LIMIT: i32 = 3;
 pub const RUN_AS: i64 = 65532;
 /// Where the restorer writes its JSON summary.
 pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+/// The variable telling the restorer which restore (`<namespace>/<name>`) to report its
+/// progress into.
+pub const STATUS_REPORT_ENV: &str = "RESTORE_STATUS_REPORT";
 
 /// The Job name of a restore.
 pub fn job_name(restore_name: &str) -> String {
@@ -70,12 +73,18 @@ pub fn build(
     let name = restore.meta().name.clone()?;
     let labels = labels(restore);
     let secret_name = storage::mounted_secret_name(storage, &ns, &name);
-    let env = storage::credentials_file_env(storage).map(|(k, v)| {
-        vec![EnvVar {
+    let mut env: Vec<EnvVar> = storage::credentials_file_env(storage)
+        .map(|(k, v)| EnvVar {
             name: k.to_owned(),
             value: Some(v),
             ..EnvVar::default()
-        }]
+        })
+        .into_iter()
+        .collect();
+    env.push(EnvVar {
+        name: STATUS_REPORT_ENV.to_owned(),
+        value: Some(format!("{ns}/{name}")),
+        ..EnvVar::default()
     });
     let env_from = match storage.type_ {
         StorageType::Gcs => None,
@@ -93,7 +102,7 @@ pub fn build(
         image_pull_policy: Some(config.restorer_image_pull_policy.clone()),
         command: Some(vec![config.restorer_command.clone()]),
         args: Some(args(restore, &ns, storage)),
-        env,
+        env: Some(env),
         env_from,
         resources: Some(resources(config)),
         volume_mounts: Some(vec![
@@ -127,7 +136,10 @@ pub fn build(
     };
     let pod = PodSpec {
         restart_policy: Some("Never".to_owned()),
-        automount_service_account_token: Some(false),
+        // The restore's own ServiceAccount (rbac.rs): its token may only patch this restore's
+        // status, for the progress reports.
+        service_account_name: Some(crate::rbac::identity_name(&name)),
+        automount_service_account_token: Some(true),
         containers: vec![container],
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
@@ -276,11 +288,24 @@ mod tests {
             ]
         );
         let env = c.env.clone().unwrap();
-        assert_eq!(env.len(), 1);
+        assert_eq!(env.len(), 2);
         assert_eq!(
             (env[0].name.as_str(), env[0].value.as_deref()),
             ("GOOGLE_APPLICATION_CREDENTIALS", Some("/secret/key.json"))
         );
+        assert_eq!(
+            (env[1].name.as_str(), env[1].value.as_deref()),
+            (
+                "RESTORE_STATUS_REPORT",
+                Some("kubernetes-namespace-0/as-backup-0")
+            )
+        );
+        let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(
+            pod.service_account_name.as_deref(),
+            Some("as-backup-0-restore")
+        );
+        assert_eq!(pod.automount_service_account_token, Some(true));
         let mount = &c.volume_mounts.as_ref().unwrap()[0];
         assert_eq!(
             (mount.mount_path.as_str(), mount.read_only),
@@ -324,7 +349,9 @@ mod tests {
             let job = built(&storage(t, None));
             let c = container(&job);
             assert_eq!(c.args.as_ref().unwrap()[1], url);
-            assert!(c.env.is_none());
+            let env = c.env.as_ref().unwrap();
+            assert_eq!(env.len(), 1);
+            assert_eq!(env[0].name, "RESTORE_STATUS_REPORT");
             let from = c.env_from.as_ref().unwrap()[0].secret_ref.as_ref().unwrap();
             assert_eq!(from.name, "gcs-secret");
         }

@@ -44,12 +44,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "starting aerospike restore operator"
     );
     let ready = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(operator::metrics::Metrics::new());
     let listener = tokio::net::TcpListener::bind(config.health_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.health_addr))?;
-    tokio::spawn(operator::health::serve(listener, ready.clone()));
+    tokio::spawn(operator::metrics::serve(
+        listener,
+        ready.clone(),
+        metrics.clone(),
+    ));
     let client = kube::Client::try_default()
         .await
         .context("no Kubernetes client configuration")?;
-    operator::controller::run(client, config, ready).await
+    if !config.leader_elect {
+        return operator::controller::run_with(client, config, ready, metrics).await;
+    }
+    let elector = operator::leader::Elector::new(client.clone(), config.lease());
+    // The controller's own readiness flag: followers are ready as standbys.
+    let controller_ready = Arc::new(AtomicBool::new(false));
+    operator::leader::run(elector, ready, metrics.clone(), move || {
+        operator::controller::run_with(client, config, controller_ready, metrics)
+    })
+    .await
+    .map_err(anyhow::Error::from)
 }

@@ -6,14 +6,18 @@
 
 use crate::cluster::AerospikeCluster;
 use crate::config::Config;
-use crate::crd::{AerospikeNamespaceRestore, AerospikeNamespaceRestoreStatus, BackupStorageSpec};
+use crate::crd::{
+    AerospikeNamespaceRestore, AerospikeNamespaceRestoreStatus, BackupStorageSpec, RestorePhase,
+};
 use crate::error::{Error, Result};
 use crate::events::{self, JOB_CREATED, JOB_FAILED, JOB_FINISHED};
+use crate::metrics::Metrics;
 use crate::status::{self, FAILED, FINISHED, JobOutcome, STARTED};
 use crate::validate::{self, Invalid};
-use crate::{job, storage};
+use crate::{job, rbac, storage};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -40,6 +44,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Job image, resources and the like.
     pub config: Config,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per restore UID, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -55,8 +61,15 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
+            metrics: Arc::new(Metrics::new()),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context, counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn record_failure(&self, uid: &str) -> u32 {
@@ -97,7 +110,14 @@ pub async fn reconcile(
     restore: Arc<AerospikeNamespaceRestore>,
     ctx: Arc<Context>,
 ) -> Result<Action> {
-    let action = match Reconciler::new(&restore, &ctx)?.run().await {
+    let start = std::time::Instant::now();
+    let result = reconcile_once(&restore, &ctx).await;
+    ctx.metrics.reconciled(start.elapsed(), result.is_err());
+    result
+}
+
+async fn reconcile_once(restore: &AerospikeNamespaceRestore, ctx: &Context) -> Result<Action> {
+    let action = match Reconciler::new(restore, ctx)?.run().await {
         // The watch cache lagged behind a write (often this controller's own): nothing was
         // written, no event published; look again once the newer object has arrived.
         Err(Error::Stale(name)) => {
@@ -108,6 +128,30 @@ pub async fn reconcile(
     };
     ctx.clear_failures(&restore.uid().unwrap_or_default());
     Ok(action)
+}
+
+/// Creates `obj`, or accepts an existing object of that name that `uid` owns.
+async fn create_owned<K>(api: &Api<K>, obj: &K, uid: &str) -> Result<()>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let name = obj.meta().name.clone().unwrap_or_default();
+            let existing = api.get(&name).await?;
+            if existing.owner_references().iter().any(|o| o.uid == uid) {
+                Ok(())
+            } else {
+                Err(Error::NotOwned(format!("{} {name}", K::kind(&()))))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One reconcile pass over one restore.
@@ -251,9 +295,14 @@ impl<'a> Reconciler<'a> {
         }
         let job = job::build(self.restore, storage, &self.ctx.config)
             .ok_or(Error::MissingField("metadata.uid"))?;
+        // The pod's ServiceAccount must exist when the job controller creates the pod.
+        self.ensure_service_account().await?;
         let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         jobs.create(&PostParams::default(), &job).await?;
+        self.ctx.metrics.job_created();
         tracing::info!(restore = %self.name, namespace = %self.ns, job = %self.job_name, "created restore job");
+        // The rights are needed only at the restorer's first progress report.
+        self.ensure_status_rights().await?;
         let mut new = self.status().cloned().unwrap_or_default();
         new.storage = Some(storage.clone());
         let message = self.started(&mut new);
@@ -261,6 +310,24 @@ impl<'a> Reconciler<'a> {
         self.event(EventType::Normal, JOB_CREATED, "CreateJob", &message)
             .await;
         Ok(Action::requeue(RESYNC))
+    }
+
+    /// Creates the restorer's ServiceAccount (rbac.rs), or accepts the one this restore owns.
+    async fn ensure_service_account(&self) -> Result<()> {
+        let sa = rbac::service_account(self.restore).ok_or(Error::MissingField("metadata.uid"))?;
+        let api: Api<ServiceAccount> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        create_owned(&api, &sa, &self.uid).await
+    }
+
+    /// Creates the Role and RoleBinding letting the restorer patch this restore's status.
+    async fn ensure_status_rights(&self) -> Result<()> {
+        let role = rbac::role(self.restore).ok_or(Error::MissingField("metadata.uid"))?;
+        let binding =
+            rbac::role_binding(self.restore).ok_or(Error::MissingField("metadata.uid"))?;
+        let roles: Api<Role> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let bindings: Api<RoleBinding> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        create_owned(&roles, &role, &self.uid).await?;
+        create_owned(&bindings, &binding, &self.uid).await
     }
 
     /// Adds `RestoreStarted` and the fields that go with it; returns the message.
@@ -279,6 +346,11 @@ impl<'a> Reconciler<'a> {
         let outcome = status::job_outcome(job);
         let mut new = self.status().cloned().unwrap_or_default();
         let adopted = (!status::is_started(self.status())).then(|| self.started(&mut new));
+        if adopted.is_some() {
+            // A pass that created the Job may have died before the rest of the identity.
+            self.ensure_service_account().await?;
+            self.ensure_status_rights().await?;
+        }
         let end = match outcome {
             JobOutcome::Running => None,
             JobOutcome::Succeeded => Some((
@@ -296,6 +368,12 @@ impl<'a> Reconciler<'a> {
         };
         if let Some((cond_type, reason, _, message)) = &end {
             new.counters = self.counters(outcome).await?;
+            new.progress = status::final_progress(
+                new.progress.as_ref(),
+                new.counters.as_ref(),
+                outcome == JobOutcome::Succeeded,
+                &self.now,
+            );
             if self.uses_secret_copy() {
                 self.delete_secret_copy().await?;
             }
@@ -314,6 +392,12 @@ impl<'a> Reconciler<'a> {
         }
         match end {
             Some((_, reason, type_, message)) => {
+                let phase = match outcome {
+                    JobOutcome::Succeeded => RestorePhase::Finished,
+                    _ => RestorePhase::Failed,
+                };
+                let written = new.counters.as_ref().map_or(0, |c| c.inserted);
+                self.ctx.metrics.restore_ended(phase, written);
                 tracing::info!(restore = %self.name, job = %self.job_name, %message, "restore ended");
                 self.event(type_, reason, "ObserveJob", &message).await;
                 Ok(Action::await_change())
@@ -348,6 +432,7 @@ impl<'a> Reconciler<'a> {
         );
         status::add_condition(&mut new, cond);
         self.write_status(&new).await?;
+        self.ctx.metrics.restore_ended(RestorePhase::Failed, 0);
         self.event(
             EventType::Warning,
             invalid.reason,

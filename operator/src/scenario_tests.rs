@@ -28,6 +28,25 @@ fn validation_ok(secret_ns: &str) -> Vec<Step> {
     ]
 }
 
+/// The restorer's ServiceAccount, the Job, then the Role and RoleBinding of the status rights.
+fn create_job() -> Vec<Step> {
+    vec![
+        step("POST", SERVICE_ACCOUNTS, 201, None),
+        step("POST", JOBS, 201, None),
+        step("POST", ROLES, 201, None),
+        step("POST", ROLE_BINDINGS, 201, None),
+    ]
+}
+
+/// An adopted Job's identity: ServiceAccount, Role, RoleBinding.
+fn identity() -> Vec<Step> {
+    vec![
+        step("POST", SERVICE_ACCOUNTS, 201, None),
+        step("POST", ROLES, 201, None),
+        step("POST", ROLE_BINDINGS, 201, None),
+    ]
+}
+
 fn status_and_event() -> Vec<Step> {
     vec![
         step("PATCH", RESTORE_STATUS, 200, None),
@@ -80,11 +99,11 @@ fn started_status() -> Value {
 #[tokio::test]
 async fn new_restore_creates_job_then_status_then_event() {
     let mut script = validation_ok(NS);
-    script.push(step("POST", JOBS, 201, None));
+    script.extend(create_job());
     script.extend(status_and_event());
     let (result, seen) = run(restore(), script).await;
     assert_eq!(result.unwrap(), Action::requeue(crate::reconcile::RESYNC));
-    assert_eq!(seen.len(), 6);
+    assert_eq!(seen.len(), 9);
 
     let job = &find(&seen, "POST", JOBS).body;
     assert_eq!(job["metadata"]["name"], JOB);
@@ -122,7 +141,33 @@ async fn new_restore_creates_job_then_status_then_event() {
     );
     assert_eq!(
         c["env"],
-        json!([{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/secret/key.json"}])
+        json!([{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/secret/key.json"},
+               {"name": "RESTORE_STATUS_REPORT", "value": "kubernetes-namespace-0/as-backup-0"}])
+    );
+    assert_eq!(pod["serviceAccountName"], JOB);
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    let sa = &find(&seen, "POST", SERVICE_ACCOUNTS).body;
+    assert_eq!(sa["metadata"]["name"], JOB);
+    assert_eq!(sa["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(sa["automountServiceAccountToken"], false);
+    let role = &find(&seen, "POST", ROLES).body;
+    assert_eq!(role["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["aerospike.travelaudience.com"],
+                "resources": ["aerospikenamespacerestores/status"],
+                "resourceNames": [NAME], "verbs": ["get", "patch"]}]),
+        "the restorer may read and patch its own restore's status, nothing else"
+    );
+    let rb = &find(&seen, "POST", ROLE_BINDINGS).body;
+    assert_eq!(rb["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(
+        rb["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": JOB})
+    );
+    assert_eq!(
+        rb["subjects"],
+        json!([{"kind": "ServiceAccount", "name": JOB, "namespace": NS}])
     );
     assert_eq!(
         c["volumeMounts"],
@@ -165,15 +210,29 @@ async fn new_restore_creates_job_then_status_then_event() {
         "JobCreated",
         "restore job created as kubernetes-namespace-0/as-backup-0-restore",
     );
-    // Order: Job, then status, then event.
-    let order: Vec<&str> = seen.iter().map(|s| s.method.as_str()).collect();
-    assert_eq!(order, ["GET", "GET", "GET", "POST", "PATCH", "POST"]);
+    // Order: ServiceAccount, Job, Role, RoleBinding, then status, then event.
+    let order: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .skip(3)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("POST", SERVICE_ACCOUNTS),
+            ("POST", JOBS),
+            ("POST", ROLES),
+            ("POST", ROLE_BINDINGS),
+            ("PATCH", RESTORE_STATUS),
+            ("POST", EVENTS)
+        ]
+    );
 }
 
 #[tokio::test]
 async fn storage_falls_back_to_the_cluster_backup_spec() {
     let mut script = validation_ok(NS);
-    script.push(step("POST", JOBS, 201, None));
+    script.extend(create_job());
     script.extend(status_and_event());
     let (result, seen) = run(restore_with(None), script).await;
     result.unwrap();
@@ -198,8 +257,8 @@ async fn s3_storage_uses_s3_scheme_and_secret_environment() {
             200,
             Some(secret_json(NS, &["AWS_ACCESS_KEY_ID"])),
         ),
-        step("POST", JOBS, 201, None),
     ];
+    script.extend(create_job());
     script.extend(status_and_event());
     let (result, seen) = run(restore_with(Some(storage(StorageType::S3, None))), script).await;
     result.unwrap();
@@ -209,7 +268,10 @@ async fn s3_storage_uses_s3_scheme_and_secret_environment() {
         c["envFrom"],
         json!([{"secretRef": {"name": "gcs-secret", "optional": false}}])
     );
-    assert!(c.get("env").is_none());
+    assert_eq!(
+        c["env"],
+        json!([{"name": "RESTORE_STATUS_REPORT", "value": "kubernetes-namespace-0/as-backup-0"}])
+    );
 }
 
 #[tokio::test]
@@ -223,7 +285,7 @@ async fn secret_in_another_namespace_is_copied_and_owned() {
         Some(not_found()),
     ));
     script.push(step("POST", secrets(NS), 201, None));
-    script.push(step("POST", JOBS, 201, None));
+    script.extend(create_job());
     script.extend(status_and_event());
     let (result, seen) = run(restore, script).await;
     result.unwrap();
@@ -404,6 +466,9 @@ async fn too_long_name_fails_before_any_lookup() {
 async fn existing_owned_job_is_adopted_and_start_recorded_once() {
     let script = vec![
         step("GET", job_path(), 200, Some(job_json(UID, job_running()))),
+        step("POST", SERVICE_ACCOUNTS, 201, None),
+        step("POST", ROLES, 201, None),
+        step("POST", ROLE_BINDINGS, 201, None),
         step("PATCH", RESTORE_STATUS, 200, None),
         step("POST", EVENTS, 201, None),
     ];
@@ -654,6 +719,7 @@ async fn job_create_conflict_is_retried_not_failed() {
     let conflict = json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
                           "message": "exists", "reason": "AlreadyExists", "code": 409});
     let mut script = validation_ok(NS);
+    script.push(step("POST", SERVICE_ACCOUNTS, 201, None));
     script.push(step("POST", JOBS, 409, Some(conflict)));
     let (result, seen) = run(restore(), script).await;
     assert!(matches!(result, Err(Error::Kube(_))), "{result:?}");
@@ -677,8 +743,14 @@ async fn a_restore_being_deleted_is_left_to_garbage_collection() {
 #[tokio::test]
 async fn adopted_job_that_already_ended_records_start_and_end_in_one_write() {
     let job_status = job_complete();
-    let script = vec![
-        step("GET", job_path(), 200, Some(job_json(UID, job_status))),
+    let mut script = vec![step(
+        "GET",
+        job_path(),
+        200,
+        Some(job_json(UID, job_status)),
+    )];
+    script.extend(identity());
+    script.extend([
         step(
             "GET",
             PODS,
@@ -691,7 +763,7 @@ async fn adopted_job_that_already_ended_records_start_and_end_in_one_write() {
         step("PATCH", RESTORE_STATUS, 200, None),
         step("POST", EVENTS, 201, None),
         step("POST", EVENTS, 201, None),
-    ];
+    ]);
     let (result, seen) = run(restore(), script).await;
     assert_eq!(result.unwrap(), Action::await_change());
     let patch = &find(&seen, "PATCH", RESTORE_STATUS).body;
@@ -721,7 +793,7 @@ async fn an_owned_secret_copy_from_an_earlier_attempt_is_reused() {
         200,
         Some(copy),
     ));
-    script.push(step("POST", JOBS, 201, None));
+    script.extend(create_job());
     script.extend(status_and_event());
     let (result, seen) = run(restore, script).await;
     result.unwrap();
@@ -819,4 +891,127 @@ async fn the_pod_that_ended_last_gives_the_counters_of_a_failed_job() {
     result.unwrap();
     let patch = &find(&seen, "PATCH", RESTORE_STATUS).body;
     assert_eq!(patch["status"]["counters"]["error"], "last");
+}
+
+#[tokio::test]
+async fn a_service_account_of_another_owner_blocks_the_job() {
+    let exists = json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+                        "message": "exists", "reason": "AlreadyExists", "code": 409});
+    let foreign = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": JOB, "namespace": NS, "ownerReferences": [{"apiVersion": "v1",
+            "kind": "Thing", "name": "x", "uid": "someone-else"}]}});
+    let mut script = validation_ok(NS);
+    script.push(step("POST", SERVICE_ACCOUNTS, 409, Some(exists)));
+    script.push(step(
+        "GET",
+        format!("{SERVICE_ACCOUNTS}/{JOB}"),
+        200,
+        Some(foreign),
+    ));
+    let (result, seen) = run(restore(), script).await;
+    assert!(
+        matches!(&result, Err(Error::NotOwned(what)) if what == "ServiceAccount as-backup-0-restore"),
+        "{result:?}"
+    );
+    assert!(
+        !seen.iter().any(|s| s.path == JOBS),
+        "no Job runs as a ServiceAccount the restore does not own"
+    );
+}
+
+#[tokio::test]
+async fn an_owned_identity_from_an_earlier_attempt_is_reused() {
+    let exists = json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+                        "message": "exists", "reason": "AlreadyExists", "code": 409});
+    let owned = |kind: &str| {
+        let api_version = if kind == "ServiceAccount" {
+            "v1"
+        } else {
+            "rbac.authorization.k8s.io/v1"
+        };
+        json!({"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": JOB, "namespace": NS, "ownerReferences": [{"apiVersion":
+                "aerospike.travelaudience.com/v1alpha2", "kind": "AerospikeNamespaceRestore",
+                "name": NAME, "uid": UID, "controller": true}]}})
+    };
+    let mut script = validation_ok(NS);
+    script.push(step("POST", SERVICE_ACCOUNTS, 409, Some(exists.clone())));
+    script.push(step(
+        "GET",
+        format!("{SERVICE_ACCOUNTS}/{JOB}"),
+        200,
+        Some(owned("ServiceAccount")),
+    ));
+    script.push(step("POST", JOBS, 201, None));
+    script.push(step("POST", ROLES, 409, Some(exists.clone())));
+    script.push(step(
+        "GET",
+        format!("{ROLES}/{JOB}"),
+        200,
+        Some(owned("Role")),
+    ));
+    script.push(step("POST", ROLE_BINDINGS, 409, Some(exists)));
+    script.push(step(
+        "GET",
+        format!("{ROLE_BINDINGS}/{JOB}"),
+        200,
+        Some(owned("RoleBinding")),
+    ));
+    script.extend(status_and_event());
+    let (result, _) = run(restore(), script).await;
+    assert_eq!(result.unwrap(), Action::requeue(crate::reconcile::RESYNC));
+}
+
+#[tokio::test]
+async fn a_finished_restore_gets_the_final_progress_over_the_reported_one() {
+    let mut status = started_status();
+    status["progress"] = json!({"recordsRead": 400, "recordsWritten": 390, "percent": 40.0,
+        "rate": 100.0, "eta": "6s", "summary": "40% 400 records",
+        "pods": {"0": {"recordsRead": 400, "recordsWritten": 390, "percent": 40.0}}});
+    let script = vec![
+        step("GET", job_path(), 200, Some(job_json(UID, job_complete()))),
+        step(
+            "GET",
+            PODS,
+            200,
+            Some(list_json(
+                "PodList",
+                vec![pod_json("Succeeded", 0, SUMMARY)],
+            )),
+        ),
+        step("PATCH", RESTORE_STATUS, 200, None),
+        step("POST", EVENTS, 201, None),
+    ];
+    let (result, seen) = run(with_status(restore(), status), script).await;
+    assert_eq!(result.unwrap(), Action::await_change());
+    let patch = &find(&seen, "PATCH", RESTORE_STATUS).body;
+    assert_eq!(
+        patch["metadata"],
+        json!({"resourceVersion": RESOURCE_VERSION}),
+        "never over a newer report"
+    );
+    let p = &patch["status"]["progress"];
+    assert_eq!(
+        (p["recordsRead"].as_u64(), p["recordsWritten"].as_u64()),
+        (Some(1000), Some(990))
+    );
+    assert_eq!(p["percent"], 100.0);
+    assert_eq!(p["summary"], "100% 1000 records");
+    assert!(p.get("rate").is_none() && p.get("eta").is_none());
+    assert_eq!(p["pods"]["0"]["recordsRead"], 400, "per-pod entries kept");
+}
+
+#[tokio::test]
+async fn a_running_restore_with_reported_progress_writes_nothing() {
+    let mut status = started_status();
+    status["progress"] = json!({"recordsRead": 400, "recordsWritten": 390, "percent": 40.0});
+    let script = vec![step(
+        "GET",
+        job_path(),
+        200,
+        Some(job_json(UID, job_running())),
+    )];
+    let (result, seen) = run(with_status(restore(), status), script).await;
+    assert_eq!(result.unwrap(), Action::requeue(crate::reconcile::RESYNC));
+    assert_eq!(seen.len(), 1, "the restorer's reports are left alone");
 }

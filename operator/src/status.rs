@@ -2,6 +2,7 @@
 
 use crate::crd::{
     AerospikeNamespaceRestoreStatus, RestoreCondition, RestoreCounters, RestorePhase,
+    RestoreProgress,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -97,6 +98,38 @@ pub fn merge_patch(
         Some(rv) => json!({ "metadata": { "resourceVersion": rv }, "status": status }),
         None => json!({ "status": status }),
     }
+}
+
+/// The progress written when the Job ends: the restorer's final figures from its summary (100%
+/// when it succeeded), keeping the per-pod entries it reported; without a summary, the last
+/// reported figures, with no rate or ETA left.
+pub fn final_progress(
+    reported: Option<&RestoreProgress>,
+    counters: Option<&RestoreCounters>,
+    succeeded: bool,
+    now: &Time,
+) -> Option<RestoreProgress> {
+    let mut p = match (counters, reported) {
+        (Some(c), _) if c.error.is_none() || c.records > 0 => {
+            let mut p = RestoreProgress::finished(c, now);
+            if !succeeded {
+                p.percent = reported.and_then(|r| r.percent);
+                p.summary = Some(format!("{} records", c.records));
+            }
+            p
+        }
+        (_, Some(r)) => {
+            let mut p = r.clone();
+            p.rate = None;
+            p.eta = None;
+            p
+        }
+        (_, None) => return None,
+    };
+    if let Some(r) = reported {
+        p.pods = r.pods.clone();
+    }
+    Some(p)
 }
 
 /// How far a Job has got.
@@ -265,6 +298,40 @@ mod tests {
         let patch = merge_patch(None, &s, Some("42".into()));
         assert_eq!(patch["metadata"], json!({"resourceVersion": "42"}));
         assert!(patch["status"].is_object());
+    }
+
+    #[test]
+    fn final_progress_takes_the_summary_and_keeps_pod_entries() {
+        let reported = RestoreProgress {
+            records_read: 5,
+            records_written: 4,
+            percent: Some(40.0),
+            rate: Some(10.0),
+            eta: Some("2s".into()),
+            pods: [("0".to_owned(), crate::crd::PodProgress::default())].into(),
+            ..RestoreProgress::default()
+        };
+        let c = RestoreCounters {
+            records: 10,
+            inserted: 9,
+            ..RestoreCounters::default()
+        };
+        let p = final_progress(Some(&reported), Some(&c), true, &now()).unwrap();
+        assert_eq!((p.records_read, p.records_written), (10, 9));
+        assert_eq!(
+            (p.percent, p.rate, p.eta.as_deref()),
+            (Some(100.0), None, None)
+        );
+        assert_eq!(p.summary.as_deref(), Some("100% 10 records"));
+        assert_eq!(p.pods.len(), 1);
+        let failed = final_progress(Some(&reported), Some(&c), false, &now()).unwrap();
+        assert_eq!(failed.percent, Some(40.0));
+        // A crash log instead of a summary: the last report stands, without rate and ETA.
+        let crash = parse_counters("panicked");
+        let p = final_progress(Some(&reported), Some(&crash), false, &now()).unwrap();
+        assert_eq!((p.records_read, p.percent, p.rate), (5, Some(40.0), None));
+        assert_eq!(final_progress(None, Some(&crash), false, &now()), None);
+        assert!(final_progress(None, None, true, &now()).is_none());
     }
 
     fn job(status: Value) -> Job {

@@ -91,9 +91,17 @@ fn restore_crd_has_names_columns_status_and_immutable_spec() {
         [
             ("Target Cluster", ".status.target.cluster"),
             ("Target Namespace", ".status.target.namespace"),
+            ("Phase", ".status.phase"),
+            ("Progress", ".status.progress.summary"),
             ("Age", ".metadata.creationTimestamp")
         ]
     );
+    let wide: Vec<&str> = cols
+        .iter()
+        .filter(|c| c.priority == Some(1))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(wide, ["Read", "Written", "Rate", "ETA", "Inserted"]);
     assert!(
         cols.iter()
             .filter(|c| c.priority.unwrap_or(0) != 0)
@@ -128,6 +136,7 @@ fn restore_crd_has_names_columns_status_and_immutable_spec() {
         "startTime",
         "completionTime",
         "counters",
+        "progress",
     ] {
         assert!(
             status.get(field).is_some(),
@@ -451,6 +460,9 @@ fn rbac_grants_exactly_what_the_operator_uses() {
         ("", "secrets", "delete"),
         ("events.k8s.io", "events", "create"),
         ("events.k8s.io", "events", "patch"),
+        ("", "serviceaccounts", "create"),
+        ("rbac.authorization.k8s.io", "roles", "create"),
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
     ] {
         assert!(allows(group, resource, verb), "{verb} {group}/{resource}");
     }
@@ -459,6 +471,9 @@ fn rbac_grants_exactly_what_the_operator_uses() {
         ("batch", "jobs", "delete"),
         (g, "aerospikeclusters", "update"),
         ("", "pods", "delete"),
+        ("coordination.k8s.io", "leases", "update"),
+        ("rbac.authorization.k8s.io", "roles", "update"),
+        ("", "serviceaccounts", "delete"),
     ] {
         assert!(
             !allows(group, resource, verb),
@@ -478,5 +493,48 @@ fn rbac_grants_exactly_what_the_operator_uses() {
     assert_eq!(
         binding.subjects.unwrap()[0].namespace.as_deref(),
         Some("aerospike-restore-operator")
+    );
+}
+
+#[test]
+fn the_leader_lease_is_granted_in_the_operator_namespace_only() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let role: Role = serde_yaml::from_str(&read("rbac/leader-election-role.yaml")).unwrap();
+    assert_eq!(
+        role.metadata.namespace.as_deref(),
+        Some("aerospike-restore-operator")
+    );
+    let rules = role.rules.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].api_groups.as_deref(),
+        Some(&["coordination.k8s.io".to_owned()][..])
+    );
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["leases".to_owned()][..])
+    );
+    assert_eq!(rules[0].verbs, ["get", "create", "update"]);
+    let binding: RoleBinding =
+        serde_yaml::from_str(&read("rbac/leader-election-role-binding.yaml")).unwrap();
+    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.name.as_str(), subject.namespace.as_deref()),
+        (
+            "aerospike-restore-operator",
+            Some("aerospike-restore-operator")
+        )
+    );
+    let d: Deployment = serde_yaml::from_str(&read("operator.yaml")).unwrap();
+    let spec = d.spec;
+    assert_eq!(spec.replicas, Some(2), "two replicas, one leader");
+    let env = spec.template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert!(
+        env.iter().any(|e| e.name == "POD_NAMESPACE"),
+        "the Lease namespace"
     );
 }
