@@ -35,6 +35,7 @@ fn config(path: PathBuf) -> Config {
         batch_size: 512,
         max_async_batches: 8,
         tps: 0,
+        bandwidth: 0,
         decode: Default::default(),
     }
 }

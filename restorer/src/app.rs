@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{self, Cli, CompressArg, EncryptArg, LogFormat, TERMINATION_LOG};
+use crate::cli::{self, AuthArg, Cli, CompressArg, EncryptArg, LogFormat, TERMINATION_LOG};
 use crate::decompress::{Cipher, Compression, DecodeOptions, EncryptionKey};
 use crate::pipeline::{self, Config, Inputs, NamespaceOptions};
 use crate::report::{self, TerminationMessage};
 use crate::source::{Location, StorageOptions};
 use crate::stats::{self, Counters};
 use crate::transform::TransformOptions;
-use crate::writer::client::{self, ConnectOptions};
+use crate::writer::client::{self, Auth, ConnectOptions, CrlCheck, TlsOptions};
 use crate::writer::{Mode, WriteOptions, Writer};
 
 /// Batch size with batch writes (asrestore's default).
@@ -50,12 +50,19 @@ fn decode_options(c: &Cli) -> anyhow::Result<DecodeOptions> {
 
 /// Builds the run configuration from the command line.
 pub fn config(c: &Cli, batch_mode: bool) -> anyhow::Result<Config> {
-    let inputs = match (&c.input, &c.directory, &c.backup) {
-        (Some(i), _, _) => Inputs::File(location(i)?),
-        (_, Some(d), _) => Inputs::Directory(location(d)?),
-        (_, _, Some(b)) => Inputs::Backup(location(b)?),
-        _ => anyhow::bail!("one of -i, -d or --backup is required"),
+    let dirs = cli::directory_list(c)?;
+    let inputs = match (&c.input, &c.directory, &c.backup, dirs) {
+        (Some(i), _, _, _) => Inputs::File(location(i)?),
+        (_, Some(d), _, _) => Inputs::Directory(location(d)?),
+        (_, _, Some(b), _) => Inputs::Backup(location(b)?),
+        (_, _, _, Some(list)) => Inputs::Directories(
+            list.iter()
+                .map(|d| location(d))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        _ => anyhow::bail!("one of -i, -d, --directory-list or --backup is required"),
     };
+    let (bandwidth, tps) = cli::throttles(c)?;
     let namespace = NamespaceOptions {
         namespace: c
             .namespace
@@ -88,7 +95,15 @@ pub fn config(c: &Cli, batch_mode: bool) -> anyhow::Result<Config> {
         inputs,
         metadata: c.metadata.as_deref().map(location).transpose()?,
         storage: StorageOptions {
-            endpoint: c.storage_endpoint.clone(),
+            endpoint: c
+                .storage_endpoint
+                .clone()
+                .or_else(|| c.s3_endpoint_override.clone()),
+            config: c
+                .s3_region
+                .iter()
+                .map(|r| ("aws_region".to_string(), r.clone()))
+                .collect(),
             ..Default::default()
         },
         namespace,
@@ -100,23 +115,121 @@ pub fn config(c: &Cli, batch_mode: bool) -> anyhow::Result<Config> {
         parallel: c.parallel as usize,
         batch_size: c.batch_size.map_or(default_batch, |b| b as usize),
         max_async_batches: c.max_async_batches as usize,
-        tps: c.tps,
+        tps,
+        bandwidth,
         decode: decode_options(c)?,
     })
 }
 
-fn connect_options(c: &Cli) -> ConnectOptions {
-    ConnectOptions {
+/// Reads a secret from the terminal, or explains why it cannot.
+fn prompt(what: &str, flag: &str, alternative: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "{flag} without a value asks for the {what} on a terminal, but standard input is \
+             not one; {alternative}"
+        );
+    }
+    Ok(rpassword::prompt_password(format!("Enter {what}: "))?)
+}
+
+/// `-P [PASSWORD]`, else `AEROSPIKE_PASSWORD`.
+fn password(c: &Cli) -> anyhow::Result<Option<String>> {
+    let env = std::env::var("AEROSPIKE_PASSWORD").ok();
+    match &c.password {
+        Some(Some(p)) => Ok(Some(p.clone())),
+        Some(None) => match env {
+            Some(p) => Ok(Some(p)),
+            None => prompt(
+                "password",
+                "-P",
+                "give -P PASSWORD or set AEROSPIKE_PASSWORD",
+            )
+            .map(Some),
+        },
+        None => Ok(env),
+    }
+}
+
+/// `--tls-keyfile-password`: `env:VAR`, `file:PATH`, the password itself, or a prompt.
+pub fn keyfile_password(spec: Option<&Option<String>>) -> anyhow::Result<Option<String>> {
+    match spec {
+        None => Ok(None),
+        Some(None) => prompt(
+            "TLS key file password",
+            "--tls-keyfile-password",
+            "give --tls-keyfile-password env:VAR, file:PATH or the password",
+        )
+        .map(Some),
+        Some(Some(v)) => {
+            if let Some(var) = v.strip_prefix("env:") {
+                return std::env::var(var).map(Some).map_err(|_| {
+                    anyhow::anyhow!("--tls-keyfile-password env:{var}: {var} is not set")
+                });
+            }
+            if let Some(path) = v.strip_prefix("file:") {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("--tls-keyfile-password file:{path}: {e}"))?;
+                return Ok(Some(text.lines().next().unwrap_or("").to_string()));
+            }
+            Ok(Some(v.clone()))
+        }
+    }
+}
+
+fn connect_options(c: &Cli) -> anyhow::Result<ConnectOptions> {
+    let needs_tls = [
+        ("--tls-capath", c.tls_capath.is_some()),
+        ("--tls-protocols", c.tls_protocols.is_some()),
+        ("--tls-cipher-suite", c.tls_cipher_suite.is_some()),
+        ("--tls-certfile", c.tls_certfile.is_some()),
+        ("--tls-crl-check", c.tls_crl_check),
+        ("--tls-crl-checkall", c.tls_crl_checkall),
+        ("--tls-name", c.tls_name.is_some()),
+        ("--tls-cafile", c.tls_cafile.is_some()),
+    ];
+    if !c.tls_enable
+        && let Some((flag, _)) = needs_tls.iter().find(|(_, given)| *given)
+    {
+        anyhow::bail!("{flag} needs --tls-enable");
+    }
+    if c.tls_log_session_info {
+        tracing::warn!(
+            "--tls-log-session-info: the client library does not expose its TLS sessions; \
+             the negotiated protocol and cipher are not logged"
+        );
+    }
+    Ok(ConnectOptions {
         hosts: c.host.clone(),
         port: c.port,
         user: c.user.clone(),
-        password: c.password.clone(),
+        password: password(c)?,
         tls: c.tls_enable,
         tls_name: c.tls_name.clone(),
         tls_cafile: c.tls_cafile.clone(),
+        auth: match c.auth {
+            None | Some(AuthArg::Internal) => Auth::Internal,
+            Some(AuthArg::External) => Auth::External,
+            Some(AuthArg::ExternalInsecure) => Auth::ExternalInsecure,
+            Some(AuthArg::Pki) => Auth::Pki,
+        },
+        services_alternate: c.services_alternate,
+        tls_more: TlsOptions {
+            capath: c.tls_capath.clone(),
+            protocols: c.tls_protocols.clone(),
+            cipher_suites: c.tls_cipher_suite.clone(),
+            client_cert: c.tls_certfile.clone().zip(c.tls_keyfile.clone()),
+            key_password: keyfile_password(c.tls_keyfile_password.as_ref())?,
+            crl: if c.tls_crl_checkall {
+                Some(CrlCheck::Chain)
+            } else if c.tls_crl_check {
+                Some(CrlCheck::Leaf)
+            } else {
+                None
+            },
+        },
         timeout: c.timeout,
         max_conns_per_node: 0,
-    }
+    })
 }
 
 fn write_options(c: &Cli) -> WriteOptions {
@@ -147,16 +260,40 @@ async fn restore(c: &Cli, counters: Arc<Counters>) -> anyhow::Result<()> {
     }
     // Check the inputs and options before connecting.
     config(c, true)?;
-    let client = client::connect(&connect_options(c)).await?;
+    let client = client::connect(&connect_options(c)?).await?;
     let batch = !c.disable_batch_writes && client::supports_batch_writes(&client).await;
     let mode = if batch { Mode::Batch } else { Mode::Single };
     tracing::info!(mode = ?mode, "connected to the cluster");
     let cfg = config(c, batch)?;
     let writer = Writer::new(client.clone(), mode, write_options(c), counters.clone())
         .with_write_path(c.write_path);
-    let result = pipeline::restore(cfg, counters, writer).await;
+    let result = pipeline::restore(cfg, counters.clone(), writer).await;
+    let result = match result {
+        Ok(()) if c.wait => crate::wait::wait_for_globals(&client, &counters)
+            .await
+            .map(|_| ())
+            .map_err(anyhow::Error::from),
+        other => other.map_err(anyhow::Error::from),
+    };
     let _ = client.close().await;
-    Ok(result?)
+    result
+}
+
+/// `-m`: a PROGRESS/REMAINING pair every second, as asrestore writes them (or at the
+/// progress interval when that is shorter).
+fn spawn_machine_progress(
+    m: Arc<crate::machine::Machine>,
+    counters: Arc<Counters>,
+    start: Instant,
+) -> tokio::task::JoinHandle<()> {
+    let every = stats::progress_interval().min(std::time::Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            interval.tick().await;
+            m.progress(&counters.snapshot(), start.elapsed());
+        }
+    })
 }
 
 /// Runs the restorer; returns the process exit status (0 success, 1 failure).
@@ -166,9 +303,31 @@ pub async fn run(c: Cli) -> i32 {
     let what = if c.validate { "validation" } else { "restore" };
     tracing::info!("{what} is starting");
     let bar = c.log_format == LogFormat::Text && std::io::stderr().is_terminal();
+    let machine = match &c.machine {
+        None => Ok(None),
+        Some(path) => crate::machine::Machine::open(path)
+            .map(|m| Some(Arc::new(m)))
+            .map_err(|e| anyhow::anyhow!("-m/--machine {}: {e}", path.display())),
+    };
     let progress = stats::spawn_progress(counters.clone(), start, bar);
-    let result = restore(&c, counters.clone()).await;
+    let machine_progress = match &machine {
+        Ok(Some(m)) => Some(spawn_machine_progress(m.clone(), counters.clone(), start)),
+        _ => None,
+    };
+    let result = match (cli::check_supported(&c), machine.as_ref()) {
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Err(e)) => Err(anyhow::anyhow!("{e}")),
+        (Ok(warnings), Ok(_)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            restore(&c, counters.clone()).await
+        }
+    };
     progress.abort();
+    if let Some(t) = machine_progress {
+        t.abort();
+    }
     let s = counters.snapshot();
     let error = match &result {
         Ok(()) if s.unaccounted() > 0 && !c.validate && !c.dry_run => Some(format!(
@@ -179,8 +338,12 @@ pub async fn run(c: Cli) -> i32 {
         Err(e) => Some(format!("{e:#}")),
     };
     tracing::info!("{}", s.totals_line(start.elapsed()));
+    if let Ok(Some(m)) = &machine {
+        m.progress(&s, start.elapsed());
+        m.summary(&s);
+    }
     if !c.validate {
-        tracing::info!("{}", s.summary_line());
+        tracing::info!(errors_in_doubt = s.errors_in_doubt, "{}", s.summary_line());
         if s.ignored > 0 {
             tracing::warn!("{} record(s) ignored after record errors", s.ignored);
         }

@@ -38,6 +38,23 @@ pub enum EncryptArg {
     Aes256,
 }
 
+/// `-A/--auth` values (asrestore's names, any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// User and password checked by the server (the default).
+    #[value(name = "INTERNAL", alias = "internal")]
+    Internal,
+    /// External (LDAP) authentication; the password is sent in clear, so TLS is required.
+    #[value(name = "EXTERNAL", alias = "external")]
+    External,
+    /// External authentication without TLS (the password travels in clear: testing only).
+    #[value(name = "EXTERNAL_INSECURE", alias = "external_insecure")]
+    ExternalInsecure,
+    /// The client certificate authenticates (needs --tls-enable, --tls-certfile, --tls-keyfile).
+    #[value(name = "PKI", alias = "pki")]
+    Pki,
+}
+
 /// `restorer`: restore Aerospike `.asb` backups, like asrestore.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -47,14 +64,20 @@ pub enum EncryptArg {
     args_override_self = true,
     about
 )]
-#[command(group(ArgGroup::new("source").required(true).args(["input", "directory", "backup"])))]
+#[command(group(ArgGroup::new("source").required(true).args(["input", "directory", "directory_list", "backup"])))]
 #[command(group(ArgGroup::new("encryption_key").args(["encryption_key_file", "encryption_key_env"])))]
 pub struct Cli {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Print help (asrestore's -Z/--usage).
+    #[arg(short = 'Z', long = "usage", action = clap::ArgAction::Help)]
+    pub usage: Option<bool>,
+    /// Print help (asrestore's -O/--options).
+    #[arg(short = 'O', long = "options", action = clap::ArgAction::Help)]
+    pub options: Option<bool>,
 
-    /// Seed hosts: HOST[:PORT][,HOST[:PORT]...].
+    /// Seed hosts: HOST[:TLSNAME][:PORT][,...] (the TLS name is used with --tls-enable).
     #[arg(short = 'h', long = "host", default_value = "127.0.0.1")]
     pub host: String,
     /// Default port for seeds given without one.
@@ -63,9 +86,16 @@ pub struct Cli {
     /// User name for authentication.
     #[arg(short = 'U', long)]
     pub user: Option<String>,
-    /// Password (or env AEROSPIKE_PASSWORD).
-    #[arg(short = 'P', long, env = "AEROSPIKE_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    /// Password (or env AEROSPIKE_PASSWORD); -P without a value prompts on the terminal.
+    #[arg(short = 'P', long, num_args = 0..=1, value_name = "PASSWORD")]
+    pub password: Option<Option<String>>,
+    /// Authentication mode with --user: INTERNAL, EXTERNAL, EXTERNAL_INSECURE or PKI.
+    #[arg(short = 'A', long, value_enum, value_name = "MODE", ignore_case = true)]
+    pub auth: Option<AuthArg>,
+    /// Connect to the nodes' alternate-access-address (services-alternate) instead of their
+    /// access-address.
+    #[arg(short = 'S', long)]
+    pub services_alternate: bool,
     /// Connect with TLS.
     #[arg(long)]
     pub tls_enable: bool,
@@ -75,13 +105,59 @@ pub struct Cli {
     /// PEM file with the CA certificates to trust (default: the system's roots).
     #[arg(long)]
     pub tls_cafile: Option<PathBuf>,
+    /// Directory of trusted CA certificates (every PEM file in it); CRLs for
+    /// --tls-crl-check(all) are read from here too.
+    #[arg(long, value_name = "DIR")]
+    pub tls_capath: Option<PathBuf>,
+    /// TLS protocol selection, Apache SSLProtocol syntax, e.g. "TLSv1.2", "-all +TLSv1.3"
+    /// (TLS 1.2 and 1.3 only; older versions are refused).
+    #[arg(long, value_name = "PROTOCOLS")]
+    pub tls_protocols: Option<String>,
+    /// TLS cipher suites, OpenSSL list syntax with IANA or OpenSSL names separated by ':'
+    /// (only suites this TLS library implements).
+    #[arg(long, value_name = "CIPHERS")]
+    pub tls_cipher_suite: Option<String>,
+    /// PEM certificate chain for mutual TLS (with --tls-keyfile).
+    #[arg(long, value_name = "PATH", requires = "tls_keyfile")]
+    pub tls_certfile: Option<PathBuf>,
+    /// PEM private key for mutual TLS (with --tls-certfile).
+    #[arg(long, value_name = "PATH", requires = "tls_certfile")]
+    pub tls_keyfile: Option<PathBuf>,
+    /// Password of an encrypted --tls-keyfile: env:VAR, file:PATH or the password itself;
+    /// without a value it is asked on the terminal.
+    #[arg(long, num_args = 0..=1, value_name = "PASSWORD", requires = "tls_keyfile")]
+    pub tls_keyfile_password: Option<Option<String>>,
+    /// Check the server's leaf certificate against the CRLs in --tls-capath.
+    #[arg(long, requires = "tls_capath")]
+    pub tls_crl_check: bool,
+    /// Check the server's whole certificate chain against the CRLs in --tls-capath.
+    #[arg(long, requires = "tls_capath")]
+    pub tls_crl_checkall: bool,
+    /// Refused: certificate blacklists are deprecated in asrestore; use CRLs
+    /// (--tls-crl-check with --tls-capath).
+    #[arg(
+        long = "tls-cert-blacklist",
+        alias = "tls-cert-blackList",
+        value_name = "PATH"
+    )]
+    pub tls_cert_blacklist: Option<PathBuf>,
+    /// Log each TLS session's protocol version and cipher suite.
+    #[arg(long)]
+    pub tls_log_session_info: bool,
 
     /// One backup file: local path, `-` for stdin, or gs:// s3:// az:// file:// URL.
-    #[arg(short = 'i', long = "input")]
+    #[arg(short = 'i', long = "input", visible_alias = "input-file")]
     pub input: Option<String>,
     /// Every *.asb / *.asb.gz / *.asb.zst under this directory or prefix.
     #[arg(short = 'd', long = "directory")]
     pub directory: Option<String>,
+    /// Directories (or object-store prefixes) whose backup files are all restored, comma
+    /// separated (paths may not contain commas).
+    #[arg(long, value_name = "DIR1[,DIR2...]")]
+    pub directory_list: Option<String>,
+    /// Prepended (with a '/') to every --directory-list entry.
+    #[arg(long, value_name = "DIR", requires = "directory_list")]
+    pub parent_directory: Option<String>,
     /// Operator mode: reads `<prefix>.json` (metadata) and `<prefix>.asb.gz`.
     #[arg(long)]
     pub backup: Option<String>,
@@ -91,6 +167,28 @@ pub struct Cli {
     /// Base URL of an object-store emulator or S3-compatible store.
     #[arg(long)]
     pub storage_endpoint: Option<String>,
+    /// S3 region of the bucket(s) (else AWS_REGION / AWS_DEFAULT_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Refused: AWS credential profiles are not read; use the AWS_* environment.
+    #[arg(long, value_name = "NAME")]
+    pub s3_profile: Option<String>,
+    /// Alternate S3 endpoint URL (same as --storage-endpoint for s3:// inputs).
+    #[arg(long, value_name = "URL", conflicts_with = "storage_endpoint")]
+    pub s3_endpoint_override: Option<String>,
+    /// Accepted tuning hint: each file is one streamed download here.
+    #[arg(long, value_name = "N")]
+    pub s3_max_async_downloads: Option<u32>,
+    /// Accepted: the AWS C++ SDK's log level has no equivalent (object-store requests are
+    /// logged with -v).
+    #[arg(long, value_name = "LEVEL")]
+    pub s3_log_level: Option<String>,
+    /// Connect timeout of object-store requests in ms.
+    #[arg(long, value_name = "MS")]
+    pub s3_connect_timeout: Option<u64>,
+    /// Refused: the system proxy variables cannot be switched on for object-store requests.
+    #[arg(long)]
+    pub s3_allow_system_proxy: bool,
 
     /// Compression of the backup files, as given to asbackup -z. gzip and zstd are detected
     /// from the data either way (after decryption); a mismatch with this flag is logged.
@@ -134,7 +232,7 @@ pub struct Cli {
     #[arg(long)]
     pub ignore_record_error: bool,
     /// Seconds added to the TTL of expiring records (0..2^31-1).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    #[arg(short = 'l', long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
     pub extra_ttl: u32,
 
     /// Only restore these bins (comma separated).
@@ -156,8 +254,8 @@ pub struct Cli {
     #[arg(short = 'L', long)]
     pub indexes_last: bool,
 
-    /// Files restored at the same time in directory mode.
-    #[arg(short = 't', long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Files restored at the same time in directory mode (--threads: deprecated alias).
+    #[arg(short = 't', long, alias = "threads", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub parallel: u32,
     /// Records per batch (default 128 with batch writes, 16 without).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -173,8 +271,22 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = crate::writer::WritePath::Auto, hide = true)]
     pub write_path: crate::writer::WritePath,
     /// Maximum records written per second (0 = unlimited).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["records_per_second", "nice"])]
     pub tps: u32,
+    /// BANDWIDTH,TPS: at most BANDWIDTH MiB/s read from the backup files and TPS records
+    /// written per second (asrestore -N; both values required).
+    #[arg(short = 'N', long, value_name = "MIB_S,TPS", conflicts_with_all = ["bandwidth", "records_per_second"])]
+    pub nice: Option<String>,
+    /// At most this many MiB/s read from the backup files (absctl --bandwidth).
+    #[arg(long, value_name = "MIB_S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub bandwidth: Option<u64>,
+    /// At most this many records written per second (absctl --records-per-second).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub records_per_second: Option<u32>,
+    /// Accepted tuning hint (the C client's event loops): this restorer's async runtime sizes
+    /// itself.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_loops: Option<u32>,
     /// Connect/info timeout and write total timeout fallback, in ms.
     #[arg(short = 'T', long, default_value_t = 10_000)]
     pub timeout: u32,
@@ -191,6 +303,14 @@ pub struct Cli {
     #[arg(long, default_value_t = 150_000)]
     pub retry_scale_factor: u64,
 
+    /// Wait until the restored secondary indexes are built and the restored UDFs are on every
+    /// node before exiting.
+    #[arg(short = 'w', long)]
+    pub wait: bool,
+    /// Machine-readable PROGRESS:, REMAINING: and SUMMARY: lines appended to this file or FIFO.
+    #[arg(short = 'm', long, value_name = "PATH")]
+    pub machine: Option<PathBuf>,
+
     /// Parse and count only; no cluster needed.
     #[arg(long)]
     pub validate: bool,
@@ -203,9 +323,30 @@ pub struct Cli {
     /// Where the summary JSON goes (written only if the file exists, unless given explicitly).
     #[arg(long, env = "RESTORER_TERMINATION_LOG", hide = true)]
     pub termination_log: Option<PathBuf>,
-    /// Accepted for asrestore compatibility.
-    #[arg(long)]
+    /// Do not read any configuration file.
+    #[arg(long, conflicts_with = "only_config_file")]
     pub no_config_file: bool,
+    /// Read this TOML file after /etc/aerospike/astools.conf and ~/.aerospike/astools.conf.
+    #[arg(long, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+    /// Read only this TOML file.
+    #[arg(long, value_name = "PATH", conflicts_with = "config_file")]
+    pub only_config_file: Option<PathBuf>,
+    /// Read the sections [cluster_NAME] and [asrestore_NAME] instead of [cluster], [asrestore].
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Refused: the Aerospike secret agent is not supported.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub sa_address: Option<String>,
+    /// Refused: the Aerospike secret agent is not supported.
+    #[arg(long, value_name = "PORT")]
+    pub sa_port: Option<String>,
+    /// Refused: the Aerospike secret agent is not supported.
+    #[arg(long, value_name = "MS")]
+    pub sa_timeout: Option<String>,
+    /// Refused: the Aerospike secret agent is not supported.
+    #[arg(long, value_name = "PATH")]
+    pub sa_cafile: Option<String>,
     /// More logging.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -217,6 +358,30 @@ pub enum CliError {
     /// `-n` with more than two names, or an empty one.
     #[error("invalid --namespace {0:?}: expected SRC or SRC,DST with names of 1..31 bytes")]
     Namespace(String),
+    /// `-N` is not `MIB_S,TPS` with two positive integers.
+    #[error(
+        "invalid --nice {0:?}: expected BANDWIDTH,TPS (MiB/s and records/s, both positive integers)"
+    )]
+    Nice(String),
+    /// An option this restorer cannot honour.
+    #[error("{flag} is not supported: {why}")]
+    Refused {
+        /// The option.
+        flag: &'static str,
+        /// Why, and what to use instead.
+        why: &'static str,
+    },
+    /// An option given without the one it only makes sense with.
+    #[error("{flag} needs {needs}")]
+    Needs {
+        /// The option given.
+        flag: &'static str,
+        /// The option missing.
+        needs: &'static str,
+    },
+    /// An empty entry in `--directory-list`.
+    #[error("invalid --directory-list {0:?}: empty entry")]
+    DirectoryList(String),
     /// An item of `--bin-list` / `--set-list` is empty or too long.
     #[error("invalid {flag} item {item:?}: expected 1..{max} bytes")]
     ListItem {
@@ -227,6 +392,129 @@ pub enum CliError {
         /// Maximum length.
         max: usize,
     },
+}
+
+/// `-N BANDWIDTH,TPS`: (MiB/s, records/s), both required and positive.
+pub fn parse_nice(s: &str) -> Result<(u64, u32), CliError> {
+    let bad = || CliError::Nice(s.to_string());
+    let (bw, tps) = s.split_once(',').ok_or_else(bad)?;
+    let bw: u64 = bw.trim().parse().map_err(|_| bad())?;
+    let tps: u32 = tps.trim().parse().map_err(|_| bad())?;
+    if bw == 0 || tps == 0 {
+        return Err(bad());
+    }
+    Ok((bw, tps))
+}
+
+/// The throttles from `-N`, `--bandwidth`, `--records-per-second` and `--tps`: (bytes read per
+/// second, records written per second), 0 = unlimited.
+pub fn throttles(c: &Cli) -> Result<(u64, u32), CliError> {
+    const MIB: u64 = 1024 * 1024;
+    if let Some(n) = &c.nice {
+        let (bw, tps) = parse_nice(n)?;
+        return Ok((bw.saturating_mul(MIB), tps));
+    }
+    let bw = c.bandwidth.map_or(0, |b| b.saturating_mul(MIB));
+    let tps = c.records_per_second.unwrap_or(c.tps);
+    Ok((bw, tps))
+}
+
+/// `--directory-list` entries with `--parent-directory` prepended (a '/' is added between
+/// them when the parent does not end in one).
+pub fn directory_list(c: &Cli) -> Result<Option<Vec<String>>, CliError> {
+    let Some(list) = &c.directory_list else {
+        if c.parent_directory.is_some() {
+            return Err(CliError::Needs {
+                flag: "--parent-directory",
+                needs: "--directory-list",
+            });
+        }
+        return Ok(None);
+    };
+    list.split(',')
+        .map(|d| {
+            if d.is_empty() {
+                return Err(CliError::DirectoryList(list.clone()));
+            }
+            Ok(match &c.parent_directory {
+                Some(p) if p.ends_with('/') => format!("{p}{d}"),
+                Some(p) => format!("{p}/{d}"),
+                None => d.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Refuses the options this restorer cannot honour (with why and what to use instead);
+/// returns warnings for the accepted tuning hints that change nothing here.
+pub fn check_supported(c: &Cli) -> Result<Vec<String>, CliError> {
+    let refuse = |flag, why| Err(CliError::Refused { flag, why });
+    if c.s3_profile.is_some() {
+        return refuse(
+            "--s3-profile",
+            "AWS credential profiles are not read; set AWS_ACCESS_KEY_ID / \
+             AWS_SECRET_ACCESS_KEY (or the web-identity / instance-metadata environment)",
+        );
+    }
+    if c.s3_allow_system_proxy {
+        return refuse(
+            "--s3-allow-system-proxy",
+            "object-store requests do not go through the system proxy variables",
+        );
+    }
+    if c.tls_cert_blacklist.is_some() {
+        return refuse(
+            "--tls-cert-blacklist",
+            "certificate blacklists are deprecated; use --tls-crl-check with CRLs in --tls-capath",
+        );
+    }
+    if c.sa_address.is_some()
+        || c.sa_port.is_some()
+        || c.sa_timeout.is_some()
+        || c.sa_cafile.is_some()
+    {
+        return refuse(
+            "--sa-*",
+            "the Aerospike secret agent is not supported; pass values directly, through \
+             environment variables or a configuration file",
+        );
+    }
+    let secret_values = [
+        Some(&c.host),
+        c.user.as_ref(),
+        c.password.as_ref().and_then(Option::as_ref),
+        c.namespace.as_ref(),
+        c.tls_keyfile_password.as_ref().and_then(Option::as_ref),
+    ];
+    if secret_values
+        .into_iter()
+        .flatten()
+        .any(|v| v.starts_with("secrets:"))
+    {
+        return refuse(
+            "secrets:<resource>:<name> values",
+            "the Aerospike secret agent is not supported",
+        );
+    }
+    let mut warnings = Vec::new();
+    if let Some(n) = c.event_loops {
+        warnings.push(format!(
+            "--event-loops {n} is a C client tuning hint with no equivalent here: ignored"
+        ));
+    }
+    if let Some(n) = c.s3_max_async_downloads {
+        warnings.push(format!(
+            "--s3-max-async-downloads {n} is a tuning hint: each file is read as one streamed \
+             download (up to --parallel at once); ignored"
+        ));
+    }
+    if let Some(l) = &c.s3_log_level {
+        warnings.push(format!(
+            "--s3-log-level {l} applies to the AWS C++ SDK: ignored (use -v for request logs)"
+        ));
+    }
+    Ok(warnings)
 }
 
 /// `-n SRC[,DST]` split and checked.

@@ -140,6 +140,9 @@ pub enum ConfigFileError {
         /// What is wrong (names the key).
         message: String,
     },
+    /// `--config-file` and `--only-config-file` together.
+    #[error("--config-file and --only-config-file cannot be used together")]
+    Conflict,
     /// A command-line option about configuration files lacks its value.
     #[error("{0} needs a value")]
     MissingValue(&'static str),
@@ -200,6 +203,9 @@ fn expand_home(p: &str) -> Option<PathBuf> {
 /// The command line with the configuration files' options put in front of the real ones.
 pub fn expand_args(args: Vec<OsString>) -> Result<Vec<OsString>, ConfigFileError> {
     let flags = scan(&args)?;
+    if flags.config_file.is_some() && flags.only_config_file.is_some() {
+        return Err(ConfigFileError::Conflict);
+    }
     if flags.no_config_file {
         return Ok(args);
     }

@@ -5,11 +5,15 @@
 pub mod app;
 mod chunk_pool;
 pub mod cli;
+pub mod config_file;
 pub mod decompress;
+pub mod machine;
 pub mod metadata;
 pub mod pipeline;
 pub mod report;
 pub mod source;
 pub mod stats;
+pub mod throttle;
 pub mod transform;
+pub mod wait;
 pub mod writer;

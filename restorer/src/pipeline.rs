@@ -40,6 +40,8 @@ pub enum Inputs {
     Directory(Location),
     /// `--backup PREFIX`: `<prefix>.json` then `<prefix>.asb.gz`.
     Backup(Location),
+    /// `--directory-list`: the backup files of every directory or prefix, concatenated.
+    Directories(Vec<Location>),
 }
 
 /// Namespace options as given.
@@ -80,6 +82,8 @@ pub struct Config {
     pub max_async_batches: usize,
     /// Records per second (0 = unlimited).
     pub tps: u32,
+    /// Backup bytes read per second (0 = unlimited): `-N`'s bandwidth, `--bandwidth`.
+    pub bandwidth: u64,
     /// Decryption and the expected compression of every input (`-y`, `-z`).
     pub decode: decompress::DecodeOptions,
 }
@@ -345,11 +349,18 @@ fn parse_stream(
     input: &str,
     rx: Decompressed,
     compressed: &std::sync::atomic::AtomicU64,
-    counters: &Counters,
+    (counters, bandwidth): (&Counters, Option<&crate::throttle::Bandwidth>),
     stop: &AtomicBool,
     mut sink: Sink,
 ) -> Result<(), PipelineError> {
-    let result = parse_into(input, rx, compressed, counters, stop, &mut sink);
+    let result = parse_into(
+        input,
+        rx,
+        compressed,
+        (counters, bandwidth),
+        stop,
+        &mut sink,
+    );
     if !matches!(result, Ok(Flow::Stopped)) {
         sink.finish();
     }
@@ -360,7 +371,7 @@ fn parse_into(
     input: &str,
     mut rx: Decompressed,
     compressed: &std::sync::atomic::AtomicU64,
-    counters: &Counters,
+    (counters, bandwidth): (&Counters, Option<&crate::throttle::Bandwidth>),
     stop: &AtomicBool,
     sink: &mut Sink,
 ) -> Result<Flow, PipelineError> {
@@ -401,6 +412,10 @@ fn parse_into(
         parser.push(chunk?);
         let flow = drain(&mut parser, sink);
         account(&parser);
+        if let Some(b) = bandwidth {
+            // Reading pauses until the bytes read so far (every file) fit the budget.
+            b.pause_blocking(counters.source_bytes.load(Relaxed));
+        }
         match flow? {
             Flow::Continue => {}
             other => return Ok(other),
@@ -555,6 +570,8 @@ struct FilePlan {
     deferred: Option<Arc<Mutex<Vec<IndexDef>>>>,
     /// Set when any file failed: the others stop reading.
     stop: Arc<AtomicBool>,
+    /// `--bandwidth` / `-N`: the read budget shared by every file.
+    bandwidth: Option<Arc<crate::throttle::Bandwidth>>,
 }
 
 async fn run_file(
@@ -622,7 +639,17 @@ async fn run_file(
         let counters = counters.clone();
         let name = name.clone();
         let stop = plan.stop.clone();
-        move || parse_stream(&name, dec, &compressed, &counters, &stop, sink)
+        let bandwidth = plan.bandwidth.clone();
+        move || {
+            parse_stream(
+                &name,
+                dec,
+                &compressed,
+                (&counters, bandwidth.as_deref()),
+                &stop,
+                sink,
+            )
+        }
     });
     let parsed = parse
         .await
@@ -661,6 +688,17 @@ async fn plan(cfg: &Config) -> Result<(Vec<Location>, NamespaceRule), PipelineEr
             let files = source::list_backups(d, &cfg.storage).await?;
             if files.is_empty() {
                 return Err(PipelineError::NoFiles(d.to_string()));
+            }
+            (files, cfg.metadata.clone())
+        }
+        Inputs::Directories(dirs) => {
+            let mut files = Vec::new();
+            for d in dirs {
+                let found = source::list_backups(d, &cfg.storage).await?;
+                if found.is_empty() {
+                    return Err(PipelineError::NoFiles(d.to_string()));
+                }
+                files.extend(found);
             }
             (files, cfg.metadata.clone())
         }
@@ -734,12 +772,15 @@ async fn run_all(
     let deferred = (cfg.indexes_last && restore.as_ref().is_some_and(|c| c.writer.is_some()))
         .then(|| Arc::new(Mutex::new(Vec::new())));
     let parallel = cfg.parallel.clamp(1, files.len().max(1));
+    let bandwidth =
+        (cfg.bandwidth > 0).then(|| Arc::new(crate::throttle::Bandwidth::new(cfg.bandwidth)));
     let fp = FilePlan {
         rule,
         transform: Arc::new(cfg.transform.clone()),
         cfg: Arc::new(cfg),
         deferred: deferred.clone(),
         stop: Arc::new(AtomicBool::new(false)),
+        bandwidth,
     };
     let first_error: Mutex<Option<PipelineError>> = Mutex::new(None);
     futures::stream::iter(files)

@@ -145,6 +145,8 @@ pub struct TerminationMessage {
     pub existed: u64,
     /// Fresher.
     pub fresher: u64,
+    /// Writes whose outcome was unknown (then written again), as absctl counts them.
+    pub errors_in_doubt: u64,
     /// Uncompressed bytes read.
     pub bytes: u64,
     /// Why the restore failed, `null` on success.
@@ -162,6 +164,7 @@ impl TerminationMessage {
             inserted: s.inserted,
             existed: s.existed,
             fresher: s.fresher,
+            errors_in_doubt: s.errors_in_doubt,
             bytes: s.bytes,
             error,
         }
@@ -237,7 +240,7 @@ mod tests {
         let m = TerminationMessage::new(&s, None);
         assert_eq!(
             m.to_json(),
-            r#"{"records":3,"expired":1,"skipped":0,"ignored":0,"inserted":2,"existed":0,"fresher":0,"bytes":99,"error":null}"#
+            r#"{"records":3,"expired":1,"skipped":0,"ignored":0,"inserted":2,"existed":0,"fresher":0,"errors_in_doubt":0,"bytes":99,"error":null}"#
         );
         let m = TerminationMessage::new(&s, Some("boom".into()));
         assert!(m.to_json().ends_with(r#""error":"boom"}"#));

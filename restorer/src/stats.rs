@@ -1,5 +1,6 @@
 //! Counters with asrestore's meanings (format §4.5), progress lines and the final summary.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct Counters {
     pub fresher: AtomicU64,
     /// Retried write transactions.
     pub retries: AtomicU64,
+    /// Record writes whose outcome was unknown (a timeout or a connection lost after the
+    /// request was sent), as absctl counts them; each such record was then written again.
+    pub errors_in_doubt: AtomicU64,
     /// UDF files registered (or counted).
     pub udfs: AtomicU64,
     /// Secondary index lines read (those of sets outside `--set-list` included, as asrestore
@@ -49,6 +53,10 @@ pub struct Counters {
     /// Nanoseconds dispatchers waited for the next batch while a write slot was free, after
     /// their first batch (the writers waiting on parsing).
     pub writers_waited_ns: AtomicU64,
+    /// Indexes created or found present, as (namespace, name), for `--wait`.
+    pub restored_indexes: Mutex<Vec<(String, String)>>,
+    /// UDF modules registered, for `--wait`.
+    pub restored_udfs: Mutex<Vec<String>>,
 }
 
 /// Adds one to a counter.
@@ -75,6 +83,8 @@ pub struct Snapshot {
     pub fresher: u64,
     /// See [`Counters::retries`].
     pub retries: u64,
+    /// See [`Counters::errors_in_doubt`].
+    pub errors_in_doubt: u64,
     /// See [`Counters::udfs`].
     pub udfs: u64,
     /// See [`Counters::indexes`].
@@ -94,6 +104,22 @@ pub struct Snapshot {
 }
 
 impl Counters {
+    /// Notes an index present after the restore (for `--wait`).
+    pub fn note_index(&self, namespace: &str, name: &str) {
+        self.restored_indexes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((namespace.to_string(), name.to_string()));
+    }
+
+    /// Notes a registered UDF module (for `--wait`).
+    pub fn note_udf(&self, name: &str) {
+        self.restored_udfs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.to_string());
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -105,6 +131,7 @@ impl Counters {
             existed: self.existed.load(Relaxed),
             fresher: self.fresher.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            errors_in_doubt: self.errors_in_doubt.load(Relaxed),
             udfs: self.udfs.load(Relaxed),
             indexes: self.indexes.load(Relaxed),
             skipped_indexes: self.skipped_indexes.load(Relaxed),
@@ -133,16 +160,18 @@ impl Snapshot {
         self.records.saturating_sub(done)
     }
 
-    /// `Expired 0 : skipped 0 : inserted 1000000 : failed 0 (existed 0, fresher 0)`.
+    /// `Expired 0 : skipped 0 : inserted 1000000 : failed 0 (existed 0, fresher 0) : errors
+    /// in doubt 0` (asrestore's line, then absctl's in-doubt count).
     pub fn summary_line(&self) -> String {
         format!(
-            "Expired {} : skipped {} : inserted {} : failed {} (existed {}, fresher {})",
+            "Expired {} : skipped {} : inserted {} : failed {} (existed {}, fresher {}) : errors in doubt {}",
             self.expired,
             self.skipped,
             self.inserted,
             self.failed(),
             self.existed,
-            self.fresher
+            self.fresher,
+            self.errors_in_doubt
         )
     }
 
@@ -272,7 +301,7 @@ mod tests {
         };
         assert_eq!(
             s.summary_line(),
-            "Expired 0 : skipped 0 : inserted 1000000 : failed 0 (existed 0, fresher 0)"
+            "Expired 0 : skipped 0 : inserted 1000000 : failed 0 (existed 0, fresher 0) : errors in doubt 0"
         );
         let s = Snapshot {
             expired: 1,
@@ -280,11 +309,12 @@ mod tests {
             inserted: 3,
             existed: 4,
             fresher: 5,
+            errors_in_doubt: 6,
             ..Default::default()
         };
         assert_eq!(
             s.summary_line(),
-            "Expired 1 : skipped 2 : inserted 3 : failed 9 (existed 4, fresher 5)"
+            "Expired 1 : skipped 2 : inserted 3 : failed 9 (existed 4, fresher 5) : errors in doubt 6"
         );
     }
 

@@ -229,6 +229,7 @@ pub async fn restore_index(
         if def.matches(&existing) {
             inc(&counters.matched_indexes);
             tracing::info!(index = %def.name, "index already present with the same definition");
+            counters.note_index(&def.namespace, &def.name);
             return Ok(());
         }
         inc(&counters.mismatched_indexes);
@@ -252,6 +253,7 @@ pub async fn restore_index(
     let new_syntax = (v.major, v.minor) >= (8, 1);
     let cmd = def.create_command(new_syntax);
     check_ok(&info(client, &cmd, &what).await?, &what)?;
+    counters.note_index(&def.namespace, &def.name);
     Ok(())
 }
 
@@ -270,6 +272,7 @@ pub async fn restore_udf(
             message: e.to_string(),
         })?;
     inc(&counters.udfs);
+    counters.note_udf(&name);
     Ok(())
 }
 

@@ -331,10 +331,14 @@ impl Writer {
                 })?;
             let mut first_err = None;
             let mut last_msg = failure.as_ref().map(|f| f.message.clone());
+            let in_doubt = failure.as_ref().is_some_and(|f| f.in_doubt);
             retry.clear();
             for (&r, &code) in pending.iter().zip(&codes) {
                 let line = records[r as usize].line;
                 let Some(code) = code else {
+                    if in_doubt {
+                        inc(&self.counters.errors_in_doubt);
+                    }
                     retry.push(r);
                     continue;
                 };
@@ -438,14 +442,22 @@ impl Writer {
             let mut retry = Vec::new();
             let mut first_err = None;
             let mut last_msg = res.as_ref().err().map(Error::to_string);
+            let in_doubt = res.as_ref().err().is_some_and(Error::in_doubt);
             for (r, op) in pending.into_iter().zip(ops.iter()) {
+                let row_doubt = in_doubt || op.in_doubt();
                 let Some(rc) = op.result_code() else {
+                    if row_doubt {
+                        inc(&self.counters.errors_in_doubt);
+                    }
                     retry.push(r);
                     continue;
                 };
                 let code = u8::from(rc);
                 match classify_record(code) {
                     RecordOutcome::Retry => {
+                        if row_doubt {
+                            inc(&self.counters.errors_in_doubt);
+                        }
                         last_msg = Some(format!("record result code {code} ({rc})"));
                         retry.push(r);
                     }
@@ -484,6 +496,9 @@ impl Writer {
                     return self.account(r.line, code, classify_record(code));
                 }
                 CallOutcome::Retry => {
+                    if e.in_doubt() {
+                        inc(&self.counters.errors_in_doubt);
+                    }
                     attempt += 1;
                     self.retry_wait(attempt, r.line, &e.to_string()).await?;
                 }

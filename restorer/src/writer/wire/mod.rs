@@ -68,6 +68,9 @@ pub struct NodeFailure {
     pub message: String,
     /// Index (into the caller's records) of the first row sent to that node.
     pub first: u32,
+    /// The request was sent but its outcome is unknown (a timeout, or the connection was
+    /// lost while waiting for the answer): the rows left without a code are "in doubt".
+    pub in_doubt: bool,
 }
 
 fn severity(o: CallOutcome) -> u8 {
@@ -258,6 +261,7 @@ impl Wire {
                     code: -1,
                     message,
                     first,
+                    in_doubt: false,
                 }));
             }
         };
@@ -316,11 +320,15 @@ impl Wire {
             }
             match r {
                 Ok(Some(f)) => {
+                    let in_doubt = f.in_doubt || worst.as_ref().is_some_and(|w| w.in_doubt);
                     if worst
                         .as_ref()
                         .is_none_or(|w| severity(f.outcome) > severity(w.outcome))
                     {
                         worst = Some(f);
+                    }
+                    if let Some(w) = worst.as_mut() {
+                        w.in_doubt = in_doubt;
                     }
                 }
                 Ok(None) => {}
@@ -341,12 +349,14 @@ impl Wire {
         policy: &RowPolicy,
         codes: &mut [Option<u8>],
     ) -> Result<Option<NodeFailure>, EncodeError> {
-        let fail = |outcome, code, message| {
+        let fail = |outcome, code: i32, message| {
             Some(NodeFailure {
                 outcome,
                 code,
                 message,
                 first,
+                // Server timeout (9): the rows may or may not have been applied.
+                in_doubt: code == 9,
             })
         };
         let mut conn = match node.pool.get(self.opts.timeout).await {
@@ -385,7 +395,11 @@ impl Wire {
                 self.stale.store(true, Ordering::Release);
                 node.pool.clear();
                 let msg = format!("node {} ({}): {e}", node.name, node.pool.address());
-                Ok(fail(CallOutcome::Retry, -1, msg))
+                // The request went out: whatever the server did with it is unknown.
+                Ok(fail(CallOutcome::Retry, -1, msg).map(|f| NodeFailure {
+                    in_doubt: true,
+                    ..f
+                }))
             }
         }
     }
