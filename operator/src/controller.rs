@@ -1,5 +1,6 @@
 //! Wires the reconciler into a kube-runtime Controller watching restores and their Jobs.
 
+use crate::cluster::AerospikeCluster;
 use crate::config::Config;
 use crate::crd::AerospikeNamespaceRestore;
 use crate::metrics::Metrics;
@@ -8,7 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -49,11 +50,33 @@ pub async fn run_with(
         })?;
     ready.store(true, Ordering::SeqCst);
     let jobs: Api<Job> = scoped(&client, namespace);
-    let ctx = Arc::new(Context::new(client, config).with_metrics(metrics.clone()));
+    let clusters: Api<AerospikeCluster> = scoped(&client, namespace);
+    let job_config = watcher::Config::default().labels("app=aerospike");
+    // Caches of the restore Jobs and the clusters: a pass that finds what it needs there makes
+    // no API call for it (a miss falls back to a GET, so a lagging cache is never trusted to
+    // say that something does not exist).
+    let (job_store, job_writer) = reflector::store::<Job>();
+    let (cluster_store, cluster_writer) = reflector::store::<AerospikeCluster>();
+    let caches = futures::future::join(
+        reflector(job_writer, watcher(jobs.clone(), job_config.clone()))
+            .default_backoff()
+            .for_each(|_| async {}),
+        reflector(
+            cluster_writer,
+            watcher(clusters, watcher::Config::default()),
+        )
+        .default_backoff()
+        .for_each(|_| async {}),
+    );
+    let ctx = Arc::new(
+        Context::new(client, config)
+            .with_metrics(metrics.clone())
+            .with_caches(job_store, cluster_store),
+    );
     let controller = Controller::new(restores, watcher::Config::default());
     metrics.watch(controller.store());
-    controller
-        .owns(jobs, watcher::Config::default().labels("app=aerospike"))
+    let run = controller
+        .owns(jobs, job_config)
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|res| async move {
@@ -61,8 +84,10 @@ pub async fn run_with(
                 Ok((obj, _)) => tracing::debug!(restore = %obj, "reconciled"),
                 Err(e) => tracing::warn!(error = %e, "reconcile error"),
             }
-        })
-        .await;
+        });
+    // The caches run as long as the controller, which ends on a shutdown signal.
+    futures::pin_mut!(run, caches);
+    futures::future::select(run, caches).await;
     ready.store(false, Ordering::SeqCst);
     Ok(())
 }

@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,10 @@ pub struct Context {
     pub config: Config,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// The controller's cache of restore Jobs, if it keeps one.
+    jobs: Option<Store<Job>>,
+    /// The controller's cache of clusters, if it keeps one.
+    clusters: Option<Store<AerospikeCluster>>,
     /// Consecutive failures per restore UID, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -62,8 +67,17 @@ impl Context {
             client,
             config,
             metrics: Arc::new(Metrics::new()),
+            jobs: None,
+            clusters: None,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context, reading Jobs and clusters from these caches first.
+    pub fn with_caches(mut self, jobs: Store<Job>, clusters: Store<AerospikeCluster>) -> Self {
+        self.jobs = Some(jobs);
+        self.clusters = Some(clusters);
+        self
     }
 
     /// The same context, counting into `metrics`.
@@ -196,8 +210,7 @@ impl<'a> Reconciler<'a> {
             // Ended restores never run again; owner references clean up on deletion.
             return Ok(Action::await_change());
         }
-        let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), &self.ns);
-        match jobs.get_opt(&self.job_name).await? {
+        match self.job().await? {
             Some(existing) => {
                 let owned = existing
                     .owner_references()
@@ -226,21 +239,49 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The restore's Job: from the cache when it has it, else from the API.
+    async fn job(&self) -> Result<Option<Job>> {
+        let key = ObjectRef::new(&self.job_name).within(&self.ns);
+        if let Some(job) = self.ctx.jobs.as_ref().and_then(|s| s.get(&key)) {
+            return Ok(Some((*job).clone()));
+        }
+        let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        Ok(jobs.get_opt(&self.job_name).await?)
+    }
+
+    /// The target cluster: from the cache when it has it, else from the API.
+    async fn cluster(&self) -> Result<Option<AerospikeCluster>> {
+        let name = &self.restore.spec.target.cluster;
+        let key = ObjectRef::new(name).within(&self.ns);
+        if let Some(c) = self.ctx.clusters.as_ref().and_then(|s| s.get(&key)) {
+            return Ok(Some((*c).clone()));
+        }
+        let clusters: Api<AerospikeCluster> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        Ok(clusters.get_opt(name).await?)
+    }
+
     /// Runs every check of DESIGN §7; the outer error is an API failure (retried), the inner
     /// one a validation failure (final).
     async fn validate(&self) -> Result<Result<(BackupStorageSpec, Secret), Invalid>> {
         if let Err(e) = validate::check_restore(self.restore, &self.name) {
             return Ok(Err(e));
         }
-        let clusters: Api<AerospikeCluster> = Api::namespaced(self.ctx.client.clone(), &self.ns);
-        let cluster = clusters.get_opt(&self.restore.spec.target.cluster).await?;
+        let cluster = self.cluster().await?;
         let storage = match validate::check_target(self.restore, &self.ns, cluster.as_ref()) {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
         let secrets: Api<Secret> =
             Api::namespaced(self.ctx.client.clone(), storage.secret_namespace(&self.ns));
-        let secret = secrets.get_opt(&storage.secret).await?;
+        // The restorer's ServiceAccount (needed before the Job) is created while the Secret is
+        // read: one round trip less before the Job. Should the Secret check fail, the account
+        // stays unused and goes with the restore.
+        let (secret, account) = futures::join!(
+            secrets.get_opt(&storage.secret),
+            self.ensure_service_account()
+        );
+        let secret = secret?;
+        account?;
         Ok(validate::check_secret(&storage, &self.ns, secret).map(|s| (storage, s)))
     }
 
@@ -295,8 +336,7 @@ impl<'a> Reconciler<'a> {
         }
         let job = job::build(self.restore, storage, &self.ctx.config)
             .ok_or(Error::MissingField("metadata.uid"))?;
-        // The pod's ServiceAccount must exist when the job controller creates the pod.
-        self.ensure_service_account().await?;
+        // The pod's ServiceAccount exists already (validate), as the pod's admission needs.
         let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         jobs.create(&PostParams::default(), &job).await?;
         self.ctx.metrics.job_created();

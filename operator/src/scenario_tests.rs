@@ -14,8 +14,16 @@ fn cluster_path() -> String {
     format!("{CLUSTERS}/as-cluster-0")
 }
 
-/// The script of a validation that passes, up to the Secret.
+/// The script of a validation that passes: the Secret read, and the restorer's ServiceAccount
+/// created beside it.
 fn validation_ok(secret_ns: &str) -> Vec<Step> {
+    let mut script = validation_up_to_secret(secret_ns);
+    script.push(step("POST", SERVICE_ACCOUNTS, 201, None));
+    script
+}
+
+/// The script of a validation that passes, up to the Secret.
+fn validation_up_to_secret(secret_ns: &str) -> Vec<Step> {
     vec![
         step("GET", job_path(), 404, Some(not_found())),
         step("GET", cluster_path(), 200, Some(cluster_json())),
@@ -28,10 +36,9 @@ fn validation_ok(secret_ns: &str) -> Vec<Step> {
     ]
 }
 
-/// The restorer's ServiceAccount, the Job, then the Role and RoleBinding of the status rights.
+/// The Job, then the Role and RoleBinding of the status rights.
 fn create_job() -> Vec<Step> {
     vec![
-        step("POST", SERVICE_ACCOUNTS, 201, None),
         step("POST", JOBS, 201, None),
         step("POST", ROLES, 201, None),
         step("POST", ROLE_BINDINGS, 201, None),
@@ -214,11 +221,15 @@ async fn new_restore_creates_job_then_status_then_event() {
     let order: Vec<(&str, &str)> = seen
         .iter()
         .map(|s| (s.method.as_str(), s.path.as_str()))
-        .skip(3)
+        .skip(2)
         .collect();
     assert_eq!(
         order,
         [
+            (
+                "GET",
+                "/api/v1/namespaces/kubernetes-namespace-0/secrets/gcs-secret"
+            ),
             ("POST", SERVICE_ACCOUNTS),
             ("POST", JOBS),
             ("POST", ROLES),
@@ -257,6 +268,7 @@ async fn s3_storage_uses_s3_scheme_and_secret_environment() {
             200,
             Some(secret_json(NS, &["AWS_ACCESS_KEY_ID"])),
         ),
+        step("POST", SERVICE_ACCOUNTS, 201, None),
     ];
     script.extend(create_job());
     script.extend(status_and_event());
@@ -409,6 +421,7 @@ async fn missing_secret_fails_without_job() {
             404,
             Some(not_found()),
         ),
+        step("POST", SERVICE_ACCOUNTS, 201, None),
     ];
     assert_validation_failure(
         restore(),
@@ -430,6 +443,7 @@ async fn missing_secret_key_fails_without_job() {
             200,
             Some(secret_json(NS, &["other.json"])),
         ),
+        step("POST", SERVICE_ACCOUNTS, 201, None),
     ];
     assert_validation_failure(
         restore(),
@@ -719,7 +733,6 @@ async fn job_create_conflict_is_retried_not_failed() {
     let conflict = json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
                           "message": "exists", "reason": "AlreadyExists", "code": 409});
     let mut script = validation_ok(NS);
-    script.push(step("POST", SERVICE_ACCOUNTS, 201, None));
     script.push(step("POST", JOBS, 409, Some(conflict)));
     let (result, seen) = run(restore(), script).await;
     assert!(matches!(result, Err(Error::Kube(_))), "{result:?}");
@@ -900,7 +913,7 @@ async fn a_service_account_of_another_owner_blocks_the_job() {
     let foreign = json!({"apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": JOB, "namespace": NS, "ownerReferences": [{"apiVersion": "v1",
             "kind": "Thing", "name": "x", "uid": "someone-else"}]}});
-    let mut script = validation_ok(NS);
+    let mut script = validation_up_to_secret(NS);
     script.push(step("POST", SERVICE_ACCOUNTS, 409, Some(exists)));
     script.push(step(
         "GET",
@@ -934,7 +947,7 @@ async fn an_owned_identity_from_an_earlier_attempt_is_reused() {
                 "aerospike.travelaudience.com/v1alpha2", "kind": "AerospikeNamespaceRestore",
                 "name": NAME, "uid": UID, "controller": true}]}})
     };
-    let mut script = validation_ok(NS);
+    let mut script = validation_up_to_secret(NS);
     script.push(step("POST", SERVICE_ACCOUNTS, 409, Some(exists.clone())));
     script.push(step(
         "GET",

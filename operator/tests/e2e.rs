@@ -18,8 +18,10 @@
 //! operator/README.md.
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{
@@ -32,6 +34,7 @@ use kube::{Client, ResourceExt};
 use operator::cluster::AerospikeCluster;
 use operator::config::Config;
 use operator::crd::{AerospikeNamespaceRestore, RestoreCounters, RestorePhase};
+use operator::metrics::Metrics;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -266,17 +269,32 @@ impl Env {
         }
     }
 
-    /// Runs the controller in-process as `client`, watching this test's namespace only; waits
-    /// until it has listed the restores.
-    async fn controller(&self, client: Client) -> Controller {
-        let config = Config {
+    /// The configuration of an in-process controller watching this test's namespace only.
+    fn config(&self) -> Config {
+        Config {
             restorer_image: "aerospike-restore:e2e-not-pulled".into(),
             watch_namespace: Some(self.ns.clone()),
             reporter_instance: Some(format!("e2e-{}", std::process::id())),
             ..Config::default()
-        };
+        }
+    }
+
+    /// Runs the controller in-process as `client`, watching this test's namespace only; waits
+    /// until it has listed the restores.
+    async fn controller(&self, client: Client) -> Controller {
+        self.controller_with(client, Arc::new(Metrics::new())).await
+    }
+
+    /// [`Env::controller`], counting into `metrics`.
+    async fn controller_with(&self, client: Client, metrics: Arc<Metrics>) -> Controller {
+        let config = self.config();
         let ready = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(operator::controller::run(client, config, ready.clone()));
+        let task = tokio::spawn(operator::controller::run_with(
+            client,
+            config,
+            ready.clone(),
+            metrics,
+        ));
         let start = std::time::Instant::now();
         while !ready.load(Ordering::SeqCst) {
             if task.is_finished() {
@@ -751,11 +769,17 @@ async fn deleting_a_restore_removes_its_job_pods_and_secret_copy() {
             .then_some(())
     })
     .await;
-    // Foreground deletion removes the blocking dependents (the Job) before the owner.
-    assert!(
-        env.api::<Job>().get_opt(&r.job).await.unwrap().is_none(),
-        "the Job outlived its restore"
-    );
+    // Foreground deletion removes the blocking dependents (the Job) with the owner; under load
+    // the restore may disappear a moment before the Job does.
+    eventually("the Job gone", || async {
+        env.api::<Job>()
+            .get_opt(&r.job)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
     eventually("the Job's pods gone", || async {
         let pods = env.api::<Pod>();
         pods.get_opt(&pod.name_any())
@@ -766,6 +790,16 @@ async fn deleting_a_restore_removes_its_job_pods_and_secret_copy() {
     })
     .await;
     assert!(env.pods(&r).await.is_empty());
+    eventually(
+        "the restorer's ServiceAccount, Role and RoleBinding gone",
+        || async {
+            let sa = env.api::<ServiceAccount>().get_opt(&r.job).await.ok()?;
+            let role = env.api::<Role>().get_opt(&r.job).await.ok()?;
+            let rb = env.api::<RoleBinding>().get_opt(&r.job).await.ok()?;
+            (sa.is_none() && role.is_none() && rb.is_none()).then_some(())
+        },
+    )
+    .await;
     eventually("the Secret copy gone", || async {
         env.api::<Secret>()
             .get_opt(copy_name)
@@ -1013,4 +1047,685 @@ async fn the_shipped_rbac_is_enough_to_run_restores() {
     let r = env.restore("as-backup-9", "no-such-cluster", None).await;
     env.condition(&r, "RestoreFailed").await;
     env.event_once(&r.name, "ClusterNotFound").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live progress, the restorer's identity, metrics, scale and leader election.
+
+/// The restorer binary the progress test runs as the pod (`$E2E_RESTORER_BIN`, else the
+/// workspace's release build).
+fn restorer_bin() -> PathBuf {
+    let bin = std::env::var_os("E2E_RESTORER_BIN")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/restorer")
+        });
+    assert!(
+        bin.is_file(),
+        "the progress test runs the restorer: no {} (cargo build --release -p restorer, or set \
+         E2E_RESTORER_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// kubectl: `$E2E_KUBECTL`, else `bin/kubectl` beside the kubeconfig (the rig), else `kubectl`.
+fn kubectl() -> PathBuf {
+    if let Some(k) = std::env::var_os("E2E_KUBECTL").filter(|s| !s.is_empty()) {
+        return PathBuf::from(k);
+    }
+    let rig = kubeconfig_path()
+        .parent()
+        .map(|d| d.join("bin/kubectl"))
+        .unwrap_or_default();
+    if rig.is_file() {
+        rig
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+/// `kubectl get asnr <args>` in `ns`, as the admin.
+fn kubectl_get_asnr(ns: &str, extra: &[&str]) -> String {
+    let out = std::process::Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(["-n", ns, "get", "asnr"])
+        .args(extra)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl get asnr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The server URL, CA (PEM) and token of a kubeconfig written by `sa-kubeconfig.sh`.
+fn server_ca_token(kubeconfig: &Path) -> (String, Vec<u8>, String) {
+    use base64::Engine;
+    let text = std::fs::read_to_string(kubeconfig).expect("kubeconfig");
+    let kc: Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+    let cluster = &kc["clusters"][0]["cluster"];
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(
+            cluster["certificate-authority-data"]
+                .as_str()
+                .expect("CA data"),
+        )
+        .expect("CA base64");
+    let token = kc["users"][0]["user"]["token"].as_str().expect("token");
+    (
+        cluster["server"].as_str().expect("server").to_owned(),
+        ca,
+        token.to_owned(),
+    )
+}
+
+/// Writes the ServiceAccount's kubeconfig through the rig's script; returns its path.
+fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
+    let script = sa_kubeconfig_script();
+    let dir = std::env::temp_dir().join(format!("asnr-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join(format!("{ns}-{sa}.kubeconfig"));
+    let rig = script.parent().expect("script directory");
+    let status = std::process::Command::new(&script)
+        .args([ns, sa])
+        .arg(&out)
+        .env("RIG", rig)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("sa-kubeconfig.sh runs");
+    assert!(status.success(), "{} failed: {status}", script.display());
+    out
+}
+
+/// Asserts an API refusal (403 Forbidden).
+fn forbidden<T: std::fmt::Debug>(what: &str, r: Result<T, kube::Error>) {
+    match r {
+        Err(kube::Error::Api(e)) if e.code == 403 => {}
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs E2E_KUBECONFIG"]
+async fn the_restorer_reports_progress_into_its_restore_only() {
+    let env = Env::new("progress").await;
+    let _controller = env.controller(env.client.clone()).await;
+    let r = env.restore("as-backup-10", "as-cluster-0", None).await;
+    let other = env.restore("as-backup-11", "as-cluster-0", None).await;
+    let job = env.job(&r).await;
+    env.condition(&r, "RestoreStarted").await;
+    env.condition(&other, "RestoreStarted").await;
+    let pod_spec = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    assert_eq!(
+        pod_spec.service_account_name.as_deref(),
+        Some(r.job.as_str())
+    );
+    assert_eq!(pod_spec.automount_service_account_token, Some(true));
+    let env_vars = pod_spec.containers[0].env.clone().unwrap();
+    let report = env_vars
+        .iter()
+        .find(|e| e.name == "RESTORE_STATUS_REPORT")
+        .and_then(|e| e.value.clone());
+    assert_eq!(report, Some(format!("{}/{}", env.ns, r.name)));
+    // The Role and RoleBinding come right after the Job.
+    eventually("the restorer's Role and RoleBinding", || async {
+        let role = env.api::<Role>().get_opt(&r.job).await.ok()??;
+        let rb = env.api::<RoleBinding>().get_opt(&r.job).await.ok()??;
+        Some((role, rb))
+    })
+    .await;
+
+    // Act as the pod's ServiceAccount, with a token the API server issued for it.
+    let kc = service_account_kubeconfig(&env.ns, &r.job);
+    let sa = client_from(&kc).await;
+    let own: Api<AerospikeNamespaceRestore> = Api::namespaced(sa.clone(), &env.ns);
+    own.get_status(&r.name)
+        .await
+        .expect("the restorer reads its restore's status");
+    own.patch_status(
+        &r.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"progress": {"recordsRead": 1}}})),
+    )
+    .await
+    .expect("the restorer patches its restore's status");
+    forbidden(
+        "another restore's status",
+        own.get_status(&other.name).await,
+    );
+    forbidden(
+        "patching another restore's status",
+        own.patch_status(
+            &other.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"progress": {"recordsRead": 1}}})),
+        )
+        .await,
+    );
+    forbidden("its restore's spec", own.get(&r.name).await);
+    forbidden(
+        "patching its restore's spec",
+        own.patch(
+            &r.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await,
+    );
+    forbidden(
+        "listing restores",
+        own.list(&ListParams::default().limit(1)).await,
+    );
+    forbidden(
+        "reading the storage Secret",
+        Api::<Secret>::namespaced(sa.clone(), &env.ns)
+            .get("gcs-secret")
+            .await,
+    );
+    forbidden(
+        "reading its Job",
+        Api::<Job>::namespaced(sa.clone(), &env.ns)
+            .get(&r.job)
+            .await,
+    );
+    forbidden(
+        "listing pods",
+        Api::<Pod>::namespaced(sa.clone(), &env.ns)
+            .list(&ListParams::default())
+            .await,
+    );
+    forbidden(
+        "widening its own Role",
+        Api::<Role>::namespaced(sa.clone(), &env.ns)
+            .patch(
+                &r.job,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"rules": []})),
+            )
+            .await,
+    );
+
+    // The restorer itself, run as the pod would run it (the token and CA the kubelet would
+    // mount), reading a backup that arrives slowly on standard input.
+    let (server, ca, token) = server_ca_token(&kc);
+    let dir = std::env::temp_dir().join(format!("asnr-e2e-progress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("token"), token).expect("token file");
+    std::fs::write(dir.join("ca.crt"), ca).expect("CA file");
+    let mut child = tokio::process::Command::new(restorer_bin())
+        .args(["--validate", "-i", "-", "--log-format", "logfmt"])
+        .env("RESTORE_STATUS_REPORT", format!("{}/{}", env.ns, r.name))
+        .env("RESTORE_STATUS_API", &server)
+        .env("RESTORE_STATUS_TOKEN_FILE", dir.join("token"))
+        .env("RESTORE_STATUS_CA_FILE", dir.join("ca.crt"))
+        .env("RESTORER_PROGRESS_MS", "500")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("restorer starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        stdin
+            .write_all(b"Version 3.1\n# namespace test\n# first-file\n")
+            .await
+            .expect("header");
+        let mut n = 0u64;
+        for _ in 0..12 {
+            let mut chunk = String::new();
+            for _ in 0..2000 {
+                n += 1;
+                chunk.push_str(&format!(
+                    "+ k I {n}\n+ n test\n+ d {}\n+ s progress\n+ g 1\n+ t 0\n+ b 1\n- I v {n}\n",
+                    digest(n)
+                ));
+            }
+            stdin.write_all(chunk.as_bytes()).await.expect("records");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        n
+    });
+    let mut seen = Vec::new();
+    let mut during = None;
+    while !feeder.is_finished() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let restore = env.restores().get(&r.name).await.expect("restore");
+        let progress = restore.status.and_then(|s| s.progress);
+        if let Some(p) = progress.filter(|p| p.records_read > 1)
+            && seen.last() != Some(&p.records_read)
+        {
+            seen.push(p.records_read);
+            during = Some(kubectl_get_asnr(&env.ns, &[]));
+        }
+    }
+    let records = feeder.await.expect("feeder");
+    let out = child.wait_with_output().await.expect("restorer ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "restorer failed:\n{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("status report failed") && !stderr.contains("status report failed"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        seen.len() >= 2 && seen.windows(2).all(|w| w[0] < w[1]),
+        "at least two growing progress reports while the restorer ran: {seen:?}\n{stdout}\n{stderr}"
+    );
+    let during = during.expect("kubectl output during the run");
+    eprintln!("kubectl get asnr while the restorer ran:\n{during}");
+    let header = during.lines().next().unwrap_or_default();
+    for col in [
+        "NAME",
+        "TARGET CLUSTER",
+        "TARGET NAMESPACE",
+        "PHASE",
+        "PROGRESS",
+        "AGE",
+    ] {
+        assert!(header.contains(col), "{col} in {header:?}");
+    }
+    let row = during
+        .lines()
+        .find(|l| l.starts_with(&r.name))
+        .expect("the restore's row");
+    assert!(
+        row.contains("Running") && row.contains(" records"),
+        "{row:?}"
+    );
+    let reported = env
+        .restores()
+        .get(&r.name)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .progress
+        .expect("progress");
+    assert!(reported.rate.is_some() && reported.updated_at.is_some());
+    assert!(reported.records_read <= records);
+    let untouched = env.restores().get(&other.name).await.unwrap();
+    assert!(
+        untouched.status.and_then(|s| s.progress).is_none(),
+        "the other restore got no progress"
+    );
+
+    // The Job ends; the operator writes the final figures from the restorer's summary.
+    let pod = env.pending_pod(&r).await;
+    env.end_pod(&pod, 0, SUMMARY, Timestamp::now()).await;
+    let done = env.condition(&r, "RestoreFinished").await;
+    let p = done.status.unwrap().progress.expect("final progress");
+    assert_eq!(
+        (p.records_read, p.records_written, p.percent),
+        (10, 5, Some(100.0))
+    );
+    let after = kubectl_get_asnr(&env.ns, &[]);
+    let wide = kubectl_get_asnr(&env.ns, &["-o", "wide"]);
+    eprintln!("kubectl get asnr after the restore:\n{after}\nkubectl get asnr -o wide:\n{wide}");
+    let row = after.lines().find(|l| l.starts_with(&r.name)).unwrap();
+    assert!(
+        row.contains("Finished") && row.contains("100% 10 records"),
+        "{row:?}"
+    );
+    let header = wide.lines().next().unwrap_or_default();
+    for col in ["READ", "WRITTEN", "RATE", "ETA", "INSERTED"] {
+        assert!(header.contains(col), "{col} in {header:?}");
+    }
+}
+
+/// A 20-byte digest, base64, unique per `n`.
+fn digest(n: u64) -> String {
+    use base64::Engine;
+    let mut d = [0u8; 20];
+    d[..8].copy_from_slice(&n.to_be_bytes());
+    d[8..16].copy_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// One GET over plain HTTP/1.1; returns the whole answer.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("answer");
+    out
+}
+
+/// The value of the sample `line` (name and labels) in a scraped page.
+fn sample(page: &str, line: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+#[ignore = "needs E2E_KUBECONFIG"]
+async fn metrics_are_scraped_in_the_prometheus_text_format() {
+    let env = Env::new("metrics").await;
+    let metrics = Arc::new(Metrics::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ready = Arc::new(AtomicBool::new(true));
+    let server = tokio::spawn(operator::metrics::serve(listener, ready, metrics.clone()));
+    let _controller = env.controller_with(env.client.clone(), metrics).await;
+    let r = env.restore("as-backup-12", "as-cluster-0", None).await;
+    let failed = env.restore("as-backup-13", "no-such-cluster", None).await;
+    succeeds(&env, &r).await;
+    env.condition(&failed, "RestoreFailed").await;
+    let page = eventually("the scrape shows both ends", || async {
+        let page = http_get(addr, "/metrics").await;
+        (sample(&page, "aerospike_restore_restores{phase=\"Failed\"}") == Some(1.0)
+            && sample(&page, "aerospike_restore_restores{phase=\"Finished\"}") == Some(1.0))
+        .then_some(page)
+    })
+    .await;
+    eprintln!("{page}");
+    assert!(page.starts_with("HTTP/1.1 200 OK"));
+    assert!(
+        page.contains("content-type: application/openmetrics-text"),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "aerospike_restore_jobs_created_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&page, "aerospike_restore_restored_records_total"),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "aerospike_restore_restores_ended_total{phase=\"Finished\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "aerospike_restore_restores_ended_total{phase=\"Failed\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&page, "aerospike_restore_restores{phase=\"Running\"}"),
+        Some(0.0)
+    );
+    let reconciles = sample(&page, "aerospike_restore_reconciles_total").expect("reconciles");
+    assert!(reconciles >= 3.0, "{reconciles}");
+    assert_eq!(
+        sample(&page, "aerospike_restore_reconcile_duration_seconds_count"),
+        Some(reconciles)
+    );
+    assert!(sample(&page, "aerospike_restore_reconcile_errors_total").is_some());
+    assert!(page.trim_end().ends_with("# EOF"));
+    assert!(http_get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(http_get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    server.abort();
+}
+
+/// Creates `n` restores at once; returns when each create call returned.
+async fn create_many(env: &Env, prefix: &str, n: usize) -> Vec<(String, std::time::Instant)> {
+    let creates = (0..n).map(|i| async move {
+        let name = format!("{prefix}-{i:03}");
+        env.restore(&name, "as-cluster-0", None).await;
+        (name, std::time::Instant::now())
+    });
+    futures::future::join_all(creates).await
+}
+
+/// Watches the namespace's Jobs; records when each one was first seen.
+fn watch_jobs(
+    env: &Env,
+) -> (
+    Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    JoinHandle<()>,
+) {
+    use futures::StreamExt;
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let jobs: Api<Job> = env.api();
+    let out = seen.clone();
+    let task = tokio::spawn(async move {
+        let stream = kube::runtime::watcher(jobs, kube::runtime::watcher::Config::default());
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            let now = std::time::Instant::now();
+            let objs = match ev {
+                Ok(kube::runtime::watcher::Event::Apply(j))
+                | Ok(kube::runtime::watcher::Event::InitApply(j)) => vec![j],
+                _ => vec![],
+            };
+            let mut map = out.lock().unwrap();
+            for j in objs {
+                map.entry(j.name_any()).or_insert(now);
+            }
+        }
+    });
+    (seen, task)
+}
+
+/// Asserts one Job per restore and one `JobCreated` event each; with `at_most_once`, no
+/// repeated event but possibly none (a controller killed between its status write and the
+/// event never publishes it: events are at most once, as the status write comes first).
+/// Returns how many restores have no `JobCreated` event.
+async fn one_job_and_event_each(env: &Env, names: &[String], at_most_once: bool) -> usize {
+    tokio::time::sleep(SETTLE).await;
+    let jobs = env
+        .api::<Job>()
+        .list(&ListParams::default())
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.items.len(), names.len(), "one Job per restore");
+    let events = env
+        .api::<Event>()
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items;
+    let mut missing = 0;
+    for name in names {
+        let created: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("JobCreated")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .collect();
+        if at_most_once && created.is_empty() {
+            missing += 1;
+            continue;
+        }
+        assert_eq!(created.len(), 1, "one JobCreated for {name}: {created:#?}");
+        assert!(created[0].series.is_none(), "{name}: JobCreated repeated");
+    }
+    missing
+}
+
+fn p99(mut ms: Vec<f64>) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    let i = ((ms.len() as f64) * 0.99).ceil() as usize;
+    ms[i.saturating_sub(1).min(ms.len() - 1)]
+}
+
+#[tokio::test]
+#[ignore = "needs E2E_KUBECONFIG"]
+async fn two_hundred_restores_get_their_jobs_within_a_second_at_p99() {
+    const N: usize = 200;
+    let env = Env::new("scale").await;
+    let _controller = env.controller(env.client.clone()).await;
+    let (seen, watch) = watch_jobs(&env);
+    let t0 = std::time::Instant::now();
+    let created = create_many(&env, "scale", N).await;
+    let spread = created
+        .iter()
+        .map(|(_, at)| at.duration_since(t0))
+        .max()
+        .unwrap_or_default();
+    eprintln!("{N} restores created in {spread:?}");
+    eventually("every Job", || async {
+        (seen.lock().unwrap().len() >= N).then_some(())
+    })
+    .await;
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    let latencies: Vec<f64> = created
+        .iter()
+        .map(|(name, at)| {
+            let job = seen.get(&format!("{name}-restore")).expect("job seen");
+            job.saturating_duration_since(*at).as_secs_f64() * 1000.0
+        })
+        .collect();
+    let max = latencies.iter().copied().fold(0.0, f64::max);
+    let last_job = seen.values().max().map(|t| t.duration_since(t0));
+    eprintln!("last Job seen {last_job:?} after the first create");
+    let mean = latencies.iter().sum::<f64>() / N as f64;
+    let p50 = {
+        let mut l = latencies.clone();
+        l.sort_by(f64::total_cmp);
+        l[N / 2]
+    };
+    let p99 = p99(latencies);
+    eprintln!(
+        "{N} restores created at once: creation -> Job p50 {p50:.0} ms, mean {mean:.0} ms, \
+         p99 {p99:.0} ms, max {max:.0} ms"
+    );
+    assert!(p99 <= 1000.0, "p99 {p99:.0} ms > 1 s");
+    let names: Vec<String> = created.into_iter().map(|(n, _)| n).collect();
+    one_job_and_event_each(&env, &names, false).await;
+}
+
+#[tokio::test]
+#[ignore = "needs E2E_KUBECONFIG"]
+async fn an_operator_restarted_amid_two_hundred_restores_duplicates_nothing() {
+    const N: usize = 200;
+    let env = Env::new("scale-restart").await;
+    let first = env.controller(env.client.clone()).await;
+    let (seen, watch) = watch_jobs(&env);
+    let creating = {
+        let env_ref = &env;
+        create_many(env_ref, "restart", N)
+    };
+    let kill_midway = async {
+        eventually("a third of the Jobs", || async {
+            (seen.lock().unwrap().len() >= N / 3).then_some(())
+        })
+        .await;
+        first.kill().await;
+        seen.lock().unwrap().len()
+    };
+    let (created, at_kill) = futures::join!(creating, kill_midway);
+    eprintln!("operator killed with {at_kill} of {N} Jobs created");
+    let _second = env.controller(env.client.clone()).await;
+    eventually("every Job", || async {
+        (seen.lock().unwrap().len() >= N).then_some(())
+    })
+    .await;
+    watch.abort();
+    let names: Vec<String> = created.into_iter().map(|(n, _)| n).collect();
+    let missing = one_job_and_event_each(&env, &names, true).await;
+    eprintln!("{missing} of {N} restores lost their JobCreated event to the kill (none repeated)");
+    assert!(missing <= at_kill.max(1), "{missing}");
+    for name in names.iter().take(5) {
+        let r = env.restores().get(name).await.unwrap();
+        only_condition(&r, "RestoreStarted");
+    }
+}
+
+/// One in-process replica with leader election on a Lease in the test namespace.
+fn replica(
+    env: &Env,
+    identity: &str,
+    lease: &str,
+) -> JoinHandle<Result<(), operator::leader::LeaderError>> {
+    let lease = operator::leader::LeaseConfig {
+        name: lease.to_owned(),
+        namespace: env.ns.clone(),
+        identity: identity.to_owned(),
+        duration: Duration::from_secs(4),
+        retry: Duration::from_secs(1),
+    };
+    let client = env.client.clone();
+    let mut config = env.config();
+    config.reporter_instance = Some(identity.to_owned());
+    let elector = operator::leader::Elector::new(client.clone(), lease);
+    let metrics = Arc::new(Metrics::new());
+    tokio::spawn(async move {
+        operator::leader::run(
+            elector,
+            Arc::new(AtomicBool::new(false)),
+            metrics.clone(),
+            move || {
+                operator::controller::run_with(
+                    client,
+                    config,
+                    Arc::new(AtomicBool::new(false)),
+                    metrics,
+                )
+            },
+        )
+        .await
+    })
+}
+
+async fn holder(env: &Env, lease: &str) -> Option<(String, i32)> {
+    let l = env.api::<Lease>().get_opt(lease).await.ok()??;
+    let spec = l.spec?;
+    Some((spec.holder_identity?, spec.lease_transitions.unwrap_or(0)))
+}
+
+#[tokio::test]
+#[ignore = "needs E2E_KUBECONFIG"]
+async fn a_follower_takes_over_when_the_leader_dies() {
+    let env = Env::new("leader").await;
+    let lease = "e2e-leader";
+    let a = replica(&env, "replica-a", lease);
+    let b = replica(&env, "replica-b", lease);
+    let (leader, transitions) = eventually("a leader", || holder(&env, lease)).await;
+    eprintln!("leader: {leader} (transitions {transitions})");
+    let r1 = env.restore("as-backup-14", "as-cluster-0", None).await;
+    env.job(&r1).await;
+    env.condition(&r1, "RestoreStarted").await;
+    let pod1 = env.pending_pod(&r1).await;
+    tokio::time::sleep(SETTLE).await;
+    // The follower did nothing: one Job, one event.
+    env.event_once(&r1.name, "JobCreated").await;
+    assert!(!a.is_finished() && !b.is_finished(), "both replicas run");
+
+    // The leader dies without releasing the Lease (its future is dropped, as in a crash).
+    let (dead, alive) = if leader == "replica-a" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    dead.abort();
+    assert!(dead.await.is_err_and(|e| e.is_cancelled()));
+    let died = std::time::Instant::now();
+    let r2 = env.restore("as-backup-15", "as-cluster-0", None).await;
+    let (new_leader, new_transitions) = eventually("another leader", || async {
+        holder(&env, lease).await.filter(|(h, _)| *h != leader)
+    })
+    .await;
+    env.job(&r2).await;
+    let took = died.elapsed();
+    eprintln!("{new_leader} took over and created the next Job {took:?} after the leader died");
+    assert!(new_transitions > transitions, "leaseTransitions counted");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    // The new leader finishes what the old one started, with no repeat.
+    env.end_pod(&pod1, 0, SUMMARY, Timestamp::now()).await;
+    env.condition(&r1, "RestoreFinished").await;
+    env.event_once(&r1.name, "JobFinished").await;
+    env.event_once(&r1.name, "JobCreated").await;
+    env.event_once(&r2.name, "JobCreated").await;
+    let jobs = env.api::<Job>().list(&ListParams::default()).await.unwrap();
+    assert_eq!(jobs.items.len(), 2, "one Job per restore");
+    assert!(!alive.is_finished(), "the new leader keeps running");
+    alive.abort();
 }

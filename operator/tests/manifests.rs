@@ -452,6 +452,7 @@ fn rbac_grants_exactly_what_the_operator_uses() {
         (g, "aerospikenamespacerestores", "watch"),
         (g, "aerospikenamespacerestores/status", "patch"),
         (g, "aerospikeclusters", "get"),
+        (g, "aerospikeclusters", "watch"),
         ("batch", "jobs", "create"),
         ("batch", "jobs", "watch"),
         ("", "pods", "list"),
