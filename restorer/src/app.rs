@@ -256,10 +256,12 @@ async fn restore(c: &Cli, counters: Arc<Counters>) -> anyhow::Result<()> {
     }
     if c.dry_run {
         let cfg = config(c, true)?;
-        return Ok(pipeline::dry_run(cfg, counters).await?);
+        let extras = crate::checkpoint::extras(c)?;
+        return Ok(pipeline::dry_run_with(cfg, counters, extras).await?);
     }
     // Check the inputs and options before connecting.
     config(c, true)?;
+    let extras = crate::checkpoint::extras(c)?;
     let client = client::connect(&connect_options(c)?).await?;
     let batch = !c.disable_batch_writes && client::supports_batch_writes(&client).await;
     let mode = if batch { Mode::Batch } else { Mode::Single };
@@ -267,7 +269,7 @@ async fn restore(c: &Cli, counters: Arc<Counters>) -> anyhow::Result<()> {
     let cfg = config(c, batch)?;
     let writer = Writer::new(client.clone(), mode, write_options(c), counters.clone())
         .with_write_path(c.write_path);
-    let result = pipeline::restore(cfg, counters.clone(), writer).await;
+    let result = pipeline::restore_with(cfg, counters.clone(), writer, extras).await;
     let result = match result {
         Ok(()) if c.wait => crate::wait::wait_for_globals(&client, &counters)
             .await

@@ -350,6 +350,9 @@ pub struct Cli {
     /// More logging.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// `--shard`, `--shard-count`, `--resume`, `--checkpoint-interval`.
+    #[command(flatten)]
+    pub resume: crate::checkpoint::ResumeArgs,
 }
 
 /// A command line that is syntactically valid but makes no sense.

@@ -5,7 +5,8 @@
 //! channel of `max_async_batches` batches while up to `max_async_batches` batches (across all
 //! files) are in flight. Any error stops every stage; records answered before it stay counted.
 
-use std::collections::HashSet;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,8 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::checkpoint::{CheckpointError, Counts, GlobalCounts, Progress, Shard, Span, State};
+use crate::checkpoint::{Identity, StateStore};
 use crate::decompress::{self, DecompressError, Decompressed};
 use crate::metadata::{self, MetadataError};
 use crate::source::{self, Location, SourceError, StorageOptions};
@@ -88,6 +91,26 @@ pub struct Config {
     pub decode: decompress::DecodeOptions,
 }
 
+/// Sharding and resuming (`--shard`, `--resume`): what a run needs beyond [`Config`].
+#[derive(Clone, Default)]
+pub struct RunExtras {
+    /// Restore only this shard's files of the listing (indexes and UDFs on shard 0).
+    pub shard: Option<Shard>,
+    /// Record progress, and resume from what was recorded.
+    pub checkpoint: Option<Checkpointing>,
+}
+
+/// Where and how often progress is recorded.
+#[derive(Clone)]
+pub struct Checkpointing {
+    /// The state's storage.
+    pub store: Arc<dyn StateStore>,
+    /// Time between saves (also saved at the end).
+    pub interval: Duration,
+    /// Options that change what is written or counted, as given (part of the identity).
+    pub options: BTreeMap<String, String>,
+}
+
 /// Why a run failed. Every message names the input and, where it applies, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -145,6 +168,9 @@ pub enum PipelineError {
     /// An internal stage stopped unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Sharding or the resume state cannot go on.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// Where a file's entities go.
@@ -161,7 +187,10 @@ type Recycle = std::sync::mpsc::Sender<Vec<WriteRecord>>;
 
 /// Work sent from a parse thread to its dispatcher.
 enum Work {
-    Records(Vec<WriteRecord>),
+    /// A batch, and the ordinals it covers when progress is recorded.
+    Records(Vec<WriteRecord>, Option<Span>),
+    /// Ordinals decided without a write (expired, skipped) after the last batch.
+    Span(Span),
     Index(IndexDef),
     Udf(Udf),
 }
@@ -189,6 +218,51 @@ struct RestoreSink {
     no_indexes: bool,
     no_udfs: bool,
     deferred: Option<Arc<Mutex<Vec<IndexDef>>>>,
+    /// Read only up to the first record, for the indexes and UDFs; bytes are not counted.
+    globals_only: bool,
+    /// Ordinals of this file, when progress is recorded.
+    ckpt: Option<SinkCkpt>,
+}
+
+/// A file's record ordinals as the parse thread sees them.
+struct SinkCkpt {
+    file: usize,
+    /// Record entities read so far.
+    ordinal: u64,
+    /// First ordinal of the batch being filled.
+    span_start: u64,
+    expired: u64,
+    skipped: u64,
+    /// Uncompressed offset after the last record read.
+    last_offset: u64,
+    /// Records acknowledged by an earlier run: read, not decided, not written.
+    skip: u64,
+    /// The offset expected after them.
+    skip_offset: u64,
+    /// Spans answered beyond the prefix by an earlier run (start, end, end offset), in order:
+    /// skipped like the prefix.
+    answered: std::collections::VecDeque<(u64, u64, u64)>,
+    /// Set to the file's uncompressed size when it has been read to its end.
+    end: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SinkCkpt {
+    /// The span since the last one, `None` when empty.
+    fn take_span(&mut self) -> Option<Span> {
+        if self.ordinal == self.span_start {
+            return None;
+        }
+        let s = Span {
+            file: self.file,
+            start: self.span_start,
+            end: self.ordinal,
+            end_offset: self.last_offset,
+            expired: std::mem::take(&mut self.expired),
+            skipped: std::mem::take(&mut self.skipped),
+        };
+        self.span_start = self.ordinal;
+        Some(s)
+    }
 }
 
 /// What the parse loop does after an entity.
@@ -203,6 +277,8 @@ enum Flow {
 struct FileCtx<'a> {
     input: &'a str,
     counters: &'a Counters,
+    /// Uncompressed offset after the entity being handled.
+    offset: Cell<u64>,
 }
 
 impl RestoreSink {
@@ -224,7 +300,7 @@ impl RestoreSink {
             Outlet::Discard(counters) => {
                 match w {
                     // Indexes are counted when read.
-                    Work::Records(_) | Work::Index(_) => {}
+                    Work::Records(..) | Work::Span(_) | Work::Index(_) => {}
                     Work::Udf(_) => inc(&counters.udfs),
                 }
                 Flow::Continue
@@ -237,11 +313,15 @@ impl RestoreSink {
             Outlet::Writer { recycle, .. } => {
                 // Drop the batches the writer is done with here, where their buffers came from.
                 while recycle.try_recv().is_ok() {}
+                let span = self.ckpt.as_mut().and_then(SinkCkpt::take_span);
                 if self.batch.is_empty() {
-                    return Flow::Continue;
+                    return match span {
+                        Some(s) => self.send(Work::Span(s)),
+                        None => Flow::Continue,
+                    };
                 }
                 let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-                self.send(Work::Records(b))
+                self.send(Work::Records(b, span))
             }
             Outlet::Discard(_) => {
                 self.batch.clear();
@@ -299,11 +379,75 @@ impl RestoreSink {
                 if self.no_records {
                     return Ok(Flow::StopFile);
                 }
+                if let Some(k) = self.ckpt.as_ref()
+                    && k.answered.front().is_some_and(|a| a.0 == k.ordinal)
+                    && k.span_start < k.ordinal
+                {
+                    // The span being filled ends where an answered one starts.
+                    match self.flush() {
+                        Flow::Continue => {}
+                        other => return Ok(other),
+                    }
+                }
+                if let Some(k) = self.ckpt.as_mut()
+                    && let Some(&(start, end, end_offset)) = k.answered.front()
+                    && k.ordinal >= start
+                {
+                    k.ordinal += 1;
+                    k.last_offset = cx.offset.get();
+                    if k.ordinal == end {
+                        k.answered.pop_front();
+                        if k.last_offset != end_offset {
+                            return Err(CheckpointError::Mismatch {
+                                place: cx.input.to_string(),
+                                what: format!(
+                                    "record {end} ends at byte {} of the uncompressed input, \
+                                     the state says {end_offset}",
+                                    k.last_offset
+                                ),
+                            }
+                            .into());
+                        }
+                    }
+                    k.span_start = k.ordinal;
+                    return Ok(Flow::Continue);
+                }
+                if let Some(k) = self.ckpt.as_mut() {
+                    k.ordinal += 1;
+                    k.last_offset = cx.offset.get();
+                    if k.ordinal <= k.skip {
+                        // Acknowledged by an earlier run and counted from its state.
+                        if k.ordinal == k.skip && k.last_offset != k.skip_offset {
+                            return Err(CheckpointError::Mismatch {
+                                place: cx.input.to_string(),
+                                what: format!(
+                                    "record {} ends at byte {} of the uncompressed input, the \
+                                     state says {}",
+                                    k.skip, k.last_offset, k.skip_offset
+                                ),
+                            }
+                            .into());
+                        }
+                        k.span_start = k.ordinal;
+                        return Ok(Flow::Continue);
+                    }
+                }
                 let d = self.transformer.decide(rec, line).map_err(terr)?;
                 inc(&cx.counters.records);
+                let k = self.ckpt.as_mut();
                 match d {
-                    Decision::Expired => inc(&cx.counters.expired),
-                    Decision::Skipped => inc(&cx.counters.skipped),
+                    Decision::Expired => {
+                        inc(&cx.counters.expired);
+                        if let Some(k) = k {
+                            k.expired += 1;
+                        }
+                    }
+                    Decision::Skipped => {
+                        inc(&cx.counters.skipped);
+                        if let Some(k) = k {
+                            k.skipped += 1;
+                        }
+                    }
                     Decision::Write(w) => {
                         self.batch.push(w);
                         if self.batch.len() >= self.batch_size {
@@ -375,7 +519,14 @@ fn parse_into(
     stop: &AtomicBool,
     sink: &mut Sink,
 ) -> Result<Flow, PipelineError> {
-    let cx = FileCtx { input, counters };
+    let cx = FileCtx {
+        input,
+        counters,
+        offset: Cell::new(0),
+    };
+    // A file read only for its indexes and UDFs (shard 0 reading other shards' files, or a
+    // resumed run re-reading a finished file) is not counted as read.
+    let count_bytes = !matches!(sink, Sink::Restore(s) if s.globals_only);
     let mut parser = Parser::new(ParserOptions::default());
     let perr = |error| PipelineError::Parse {
         input: input.to_string(),
@@ -383,6 +534,9 @@ fn parse_into(
     };
     let (mut seen_bytes, mut seen_src) = (0u64, 0u64);
     let mut account = |parser: &Parser| {
+        if !count_bytes {
+            return;
+        }
         let off = parser.offset();
         counters.bytes.fetch_add(off - seen_bytes, Relaxed);
         seen_bytes = off;
@@ -395,12 +549,13 @@ fn parse_into(
     let drain = |parser: &mut Parser, sink: &mut Sink| -> Result<Flow, PipelineError> {
         loop {
             let line = parser.line();
-            match parser.next_entity().map_err(perr)? {
-                None => return Ok(Flow::Continue),
-                Some(e) => match sink.on_entity(e, line, &cx)? {
-                    Flow::Continue => {}
-                    other => return Ok(other),
-                },
+            let Some(e) = parser.next_entity().map_err(perr)? else {
+                return Ok(Flow::Continue);
+            };
+            cx.offset.set(parser.offset());
+            match sink.on_entity(e, line, &cx)? {
+                Flow::Continue => {}
+                other => return Ok(other),
             }
         }
     };
@@ -424,6 +579,11 @@ fn parse_into(
     parser.finish().map_err(perr)?;
     let flow = drain(&mut parser, sink);
     account(&parser);
+    if let Sink::Restore(s) = sink
+        && let Some(k) = &s.ckpt
+    {
+        k.end.store(parser.offset(), Relaxed);
+    }
     flow
 }
 
@@ -434,6 +594,8 @@ pub struct RestoreCtx {
     writer: Option<Writer>,
     in_flight: Arc<Semaphore>,
     limiter: Option<Arc<RateLimiter>>,
+    /// Answered spans go here when progress is recorded.
+    progress: Option<Arc<Progress>>,
 }
 
 /// `--tps`: spaces out batches so that at most `tps` records per second are sent.
@@ -497,7 +659,12 @@ async fn dispatch(
             break;
         }
         match work {
-            Work::Records(batch) => {
+            Work::Span(span) => {
+                if let Some(p) = &ctx.progress {
+                    p.complete(span, Counts::default());
+                }
+            }
+            Work::Records(batch, span) => {
                 if let Some(l) = &ctx.limiter {
                     tokio::time::sleep_until(l.reserve(batch.len()).into()).await;
                 }
@@ -508,12 +675,36 @@ async fn dispatch(
                     .await
                     .map_err(|_| PipelineError::Internal("writer semaphore closed".into()))?;
                 let (writer, recycle) = (writer.clone(), recycle.clone());
-                tasks.spawn(async move {
-                    let r = writer.write(&batch).await;
-                    drop(permit);
-                    let _ = recycle.send(batch);
-                    r
-                });
+                match (span, ctx.progress.clone()) {
+                    (Some(span), Some(progress)) => {
+                        // The batch counts into its own counters first, so that its outcomes
+                        // can be recorded with its span.
+                        let (run, own) = (counters.clone(), Arc::new(Counters::default()));
+                        let writer = writer.with_counters(own.clone());
+                        tasks.spawn(async move {
+                            let r = writer.write(&batch).await;
+                            drop(permit);
+                            let _ = recycle.send(batch);
+                            let outcomes = Counts::outcomes_of(&own);
+                            outcomes.add_to(&run);
+                            run.retries.fetch_add(own.retries.load(Relaxed), Relaxed);
+                            run.errors_in_doubt
+                                .fetch_add(own.errors_in_doubt.load(Relaxed), Relaxed);
+                            if r.is_ok() {
+                                progress.complete(span, outcomes);
+                            }
+                            r
+                        });
+                    }
+                    _ => {
+                        tasks.spawn(async move {
+                            let r = writer.write(&batch).await;
+                            drop(permit);
+                            let _ = recycle.send(batch);
+                            r
+                        });
+                    }
+                }
             }
             Work::Index(def) => {
                 if let Err(e) = globals::restore_index(writer.client(), &def, &counters).await {
@@ -579,18 +770,38 @@ async fn run_file(
     plan: FilePlan,
     counters: Arc<Counters>,
     restore: Option<RestoreCtx>,
+    job: FileJob,
 ) -> Result<(), PipelineError> {
     let input = source::open(&loc, &plan.cfg.storage).await?;
     let name = input.name.clone();
     match input.size {
+        _ if job.globals_only => {}
         Some(s) => {
             counters.source_total.fetch_add(s, Relaxed);
         }
         None => counters.size_unknown.store(true, Relaxed),
     }
-    tracing::info!(input = %name, "reading backup file");
+    // Where this file's progress is recorded, and the prefix an earlier run acknowledged.
+    let tracked = match (job.state, restore.as_ref().and_then(|c| c.progress.clone())) {
+        (Some(i), Some(p)) => {
+            p.check_size(i, input.size, &name)?;
+            let f = p.file(i).unwrap_or_default();
+            if f.acked_records > 0 {
+                tracing::info!(input = %name, "skipping {} acknowledged record(s)", f.acked_records);
+            }
+            Some((i, p, f))
+        }
+        _ => None,
+    };
+    let end_offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if job.globals_only {
+        tracing::info!(input = %name, "reading backup file for its indexes and UDFs");
+    } else {
+        tracing::info!(input = %name, "reading backup file");
+    }
     let dec = decompress::spawn_with(input, &plan.cfg.decode);
     let compressed = dec.compressed_bytes_read.clone();
+    let source_read = compressed.clone();
     let (sink, dispatcher) = match restore {
         None => (Sink::Count, None),
         Some(ctx) => {
@@ -627,10 +838,27 @@ async fn run_file(
                 batch: Vec::with_capacity(plan.cfg.batch_size),
                 batch_size: plan.cfg.batch_size,
                 outlet,
-                no_records: plan.cfg.no_records,
-                no_indexes: plan.cfg.no_indexes,
-                no_udfs: plan.cfg.no_udfs,
+                no_records: plan.cfg.no_records || job.globals_only,
+                no_indexes: plan.cfg.no_indexes || job.no_globals,
+                no_udfs: plan.cfg.no_udfs || job.no_globals,
                 deferred: plan.deferred.clone(),
+                globals_only: job.globals_only,
+                ckpt: tracked.as_ref().map(|(i, _, f)| SinkCkpt {
+                    file: *i,
+                    ordinal: 0,
+                    span_start: 0,
+                    expired: 0,
+                    skipped: 0,
+                    last_offset: 0,
+                    skip: f.acked_records,
+                    skip_offset: f.acked_offset,
+                    answered: f
+                        .ahead
+                        .iter()
+                        .map(|a| (a.start, a.end, a.end_offset))
+                        .collect(),
+                    end: end_offset.clone(),
+                }),
             };
             (Sink::Restore(Box::new(sink)), dispatcher)
         }
@@ -664,7 +892,12 @@ async fn run_file(
     match (parsed, written) {
         (_, Err(w)) => Err(w),
         (Err(p), Ok(())) => Err(p),
-        (Ok(()), Ok(())) => Ok(()),
+        (Ok(()), Ok(())) => {
+            if let Some((i, p, _)) = tracked {
+                p.file_done(i, end_offset.load(Relaxed), source_read.load(Relaxed));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -735,7 +968,7 @@ async fn plan(cfg: &Config) -> Result<(Vec<Location>, NamespaceRule), PipelineEr
 
 /// Parses every input and counts (`--validate`); no cluster needed.
 pub async fn validate(cfg: Config, counters: Arc<Counters>) -> Result<(), PipelineError> {
-    run_all(cfg, counters, None).await
+    run_all(cfg, counters, None, RunExtras::default()).await
 }
 
 /// Restores every input through `writer`.
@@ -744,54 +977,260 @@ pub async fn restore(
     counters: Arc<Counters>,
     writer: Writer,
 ) -> Result<(), PipelineError> {
+    restore_with(cfg, counters, writer, RunExtras::default()).await
+}
+
+/// [`restore`] of one shard's files, recording progress and resuming from it (see
+/// [`crate::checkpoint`]).
+pub async fn restore_with(
+    cfg: Config,
+    counters: Arc<Counters>,
+    writer: Writer,
+    extras: RunExtras,
+) -> Result<(), PipelineError> {
     let ctx = RestoreCtx {
         in_flight: Arc::new(Semaphore::new(cfg.max_async_batches.max(1))),
         limiter: (cfg.tps > 0).then(|| Arc::new(RateLimiter::new(cfg.tps))),
         writer: Some(writer),
+        progress: None,
     };
-    run_all(cfg, counters, Some(ctx)).await
+    run_all(cfg, counters, Some(ctx), extras).await
 }
 
 /// Runs everything but the writer (source, decompression, parsing, transform, batching):
 /// records are decided and counted as expired / skipped / records, then dropped.
 pub async fn dry_run(cfg: Config, counters: Arc<Counters>) -> Result<(), PipelineError> {
+    dry_run_with(cfg, counters, RunExtras::default()).await
+}
+
+/// [`dry_run`] of one shard's files (`extras.checkpoint` is refused: nothing is written).
+pub async fn dry_run_with(
+    cfg: Config,
+    counters: Arc<Counters>,
+    extras: RunExtras,
+) -> Result<(), PipelineError> {
     let ctx = RestoreCtx {
         in_flight: Arc::new(Semaphore::new(1)),
         limiter: None,
         writer: None,
+        progress: None,
     };
-    run_all(cfg, counters, Some(ctx)).await
+    run_all(cfg, counters, Some(ctx), extras).await
+}
+
+/// How one listed file is read.
+#[derive(Debug, Clone, Copy, Default)]
+struct FileJob {
+    /// Its index in the resume state, when progress is recorded.
+    state: Option<usize>,
+    /// Read only up to the first record, for indexes and UDFs (not counted as read).
+    globals_only: bool,
+    /// Leave its indexes and UDFs alone (another shard, or an earlier run, restored them).
+    no_globals: bool,
+}
+
+/// Loads (or starts) the resume state of this run's files and adds what it records to the
+/// counters.
+async fn load_progress(
+    ck: &Checkpointing,
+    files: &[Location],
+    shard: Option<Shard>,
+    counters: &Counters,
+) -> Result<Arc<Progress>, PipelineError> {
+    let identity = Identity {
+        files: files.iter().map(ToString::to_string).collect(),
+        shard,
+        options: ck.options.clone(),
+    };
+    let place = ck.store.place();
+    let state = match ck.store.load().await? {
+        Some(s) => {
+            s.check(&identity, &place)?;
+            let (acked, done) = s.files.iter().fold((0, 0), |(a, d), f| {
+                (a + f.acked_records, d + usize::from(f.done))
+            });
+            tracing::info!(
+                state = %place,
+                "resuming: {acked} record(s) acknowledged, {done} of {} file(s) done",
+                s.files.len()
+            );
+            for f in &s.files {
+                f.answered().add_to(counters);
+                if f.done {
+                    counters.bytes.fetch_add(f.bytes, Relaxed);
+                    counters.source_bytes.fetch_add(f.source_bytes, Relaxed);
+                    if let Some(size) = f.size {
+                        counters.source_total.fetch_add(size, Relaxed);
+                    }
+                }
+            }
+            if s.globals_done {
+                s.globals.add_to(counters);
+            }
+            s
+        }
+        None => State::new(identity),
+    };
+    Ok(Progress::new(state))
+}
+
+/// Saves the state every `interval` until aborted.
+fn spawn_saver(ck: &Checkpointing, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+    let (store, interval) = (ck.store.clone(), ck.interval);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = store.save(progress.snapshot()).await {
+                tracing::warn!("cannot save the resume state: {e}");
+            }
+        }
+    })
 }
 
 async fn run_all(
     cfg: Config,
     counters: Arc<Counters>,
     restore: Option<RestoreCtx>,
+    extras: RunExtras,
 ) -> Result<(), PipelineError> {
-    let (files, rule) = plan(&cfg).await?;
-    let deferred = (cfg.indexes_last && restore.as_ref().is_some_and(|c| c.writer.is_some()))
-        .then(|| Arc::new(Mutex::new(Vec::new())));
-    let parallel = cfg.parallel.clamp(1, files.len().max(1));
+    let (listed, rule) = plan(&cfg).await?;
+    let writes = restore.as_ref().is_some_and(|c| c.writer.is_some());
+    let shard = extras.shard.filter(|s| s.count > 1);
+    if shard.is_some() && !matches!(cfg.inputs, Inputs::Directory(_) | Inputs::Directories(_)) {
+        return Err(CheckpointError::Usage(
+            "--shard/--shard-count split the files of -d/--directory (or --directory-list)".into(),
+        )
+        .into());
+    }
+    let owned: Vec<bool> = (0..listed.len())
+        .map(|p| shard.is_none_or(|s| s.owns(p)))
+        .collect();
+    let own: Vec<Location> = listed
+        .iter()
+        .zip(&owned)
+        .filter(|(_, o)| **o)
+        .map(|(l, _)| l.clone())
+        .collect();
+    if let Some(s) = shard {
+        tracing::info!(
+            "shard {}/{}: {} of {} file(s)",
+            s.index,
+            s.count,
+            own.len(),
+            listed.len()
+        );
+    }
+    let progress = match &extras.checkpoint {
+        None => None,
+        Some(_) if !writes => {
+            return Err(CheckpointError::Usage(
+                "--resume records writes: it cannot be used with --validate or --dry-run".into(),
+            )
+            .into());
+        }
+        Some(ck) => Some(load_progress(ck, &own, extras.shard, &counters).await?),
+    };
+    let globals_here = shard.is_none_or(|s| s.restores_globals())
+        && !progress.as_ref().is_some_and(|p| p.globals_done());
+    // Every listed file with how it is read: this shard's files fully (a finished one of a
+    // resumed run only for its globals, or not at all); shard 0 reads the others' up to their
+    // first record, for their indexes and UDFs.
+    let mut jobs: Vec<(Location, FileJob)> = Vec::new();
+    let mut i = 0usize;
+    for (loc, mine) in listed.into_iter().zip(owned) {
+        if !mine {
+            if globals_here {
+                let job = FileJob {
+                    globals_only: true,
+                    ..FileJob::default()
+                };
+                jobs.push((loc, job));
+            }
+            continue;
+        }
+        let state = progress.as_ref().map(|_| i);
+        i += 1;
+        let done = match (&progress, state) {
+            (Some(p), Some(i)) => p.file(i).is_some_and(|f| f.done),
+            _ => false,
+        };
+        match (done, globals_here) {
+            (true, false) => {}
+            (true, true) => jobs.push((
+                loc,
+                FileJob {
+                    globals_only: true,
+                    ..FileJob::default()
+                },
+            )),
+            (false, g) => jobs.push((
+                loc,
+                FileJob {
+                    state,
+                    globals_only: false,
+                    no_globals: !g,
+                },
+            )),
+        }
+    }
+    let restore = restore.map(|mut c| {
+        c.progress = progress.clone();
+        c
+    });
+    let saver = match (&extras.checkpoint, &progress) {
+        (Some(ck), Some(p)) => Some(spawn_saver(ck, p.clone())),
+        _ => None,
+    };
+    let result = run_jobs(&cfg, rule, jobs, &counters, restore, shard.is_some()).await;
+    if let Some(s) = saver {
+        s.abort();
+    }
+    if let (Some(ck), Some(p)) = (&extras.checkpoint, &progress) {
+        if result.is_ok() {
+            p.globals_finished(GlobalCounts::of(&counters));
+        }
+        let saved = ck.store.save(p.snapshot()).await;
+        result?;
+        saved?;
+        return Ok(());
+    }
+    result
+}
+
+/// Reads every job's file (`parallel` at once), then restores the deferred indexes.
+async fn run_jobs(
+    cfg: &Config,
+    rule: NamespaceRule,
+    jobs: Vec<(Location, FileJob)>,
+    counters: &Arc<Counters>,
+    restore: Option<RestoreCtx>,
+    sharded: bool,
+) -> Result<(), PipelineError> {
+    // With shards, shard 0 creates the indexes after its records, as --indexes-last does.
+    let deferred = ((cfg.indexes_last || sharded)
+        && restore.as_ref().is_some_and(|c| c.writer.is_some()))
+    .then(|| Arc::new(Mutex::new(Vec::new())));
+    let parallel = cfg.parallel.clamp(1, jobs.len().max(1));
     let bandwidth =
         (cfg.bandwidth > 0).then(|| Arc::new(crate::throttle::Bandwidth::new(cfg.bandwidth)));
     let fp = FilePlan {
         rule,
         transform: Arc::new(cfg.transform.clone()),
-        cfg: Arc::new(cfg),
+        cfg: Arc::new(cfg.clone()),
         deferred: deferred.clone(),
         stop: Arc::new(AtomicBool::new(false)),
         bandwidth,
     };
     let first_error: Mutex<Option<PipelineError>> = Mutex::new(None);
-    futures::stream::iter(files)
-        .for_each_concurrent(parallel, |loc| {
+    futures::stream::iter(jobs)
+        .for_each_concurrent(parallel, |(loc, job)| {
             let (fp, counters, restore, first_error) =
                 (fp.clone(), counters.clone(), restore.clone(), &first_error);
             async move {
                 if fp.stop.load(Relaxed) {
                     return;
                 }
-                if let Err(e) = run_file(loc, fp.clone(), counters, restore).await {
+                if let Err(e) = run_file(loc, fp.clone(), counters, restore, job).await {
                     fp.stop.store(true, Relaxed);
                     first_error
                         .lock()
@@ -808,7 +1247,7 @@ async fn run_all(
     {
         let defs = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
         for def in defs {
-            globals::restore_index(writer.client(), &def, &counters)
+            globals::restore_index(writer.client(), &def, counters)
                 .await
                 .map_err(|error| PipelineError::Global {
                     input: "--indexes-last".into(),

@@ -211,6 +211,14 @@ impl Writer {
         &self.client
     }
 
+    /// The same writer counting into `counters` (a batch's own outcomes, for checkpoints).
+    pub fn with_counters(&self, counters: Arc<Counters>) -> Writer {
+        Writer {
+            counters,
+            ..self.clone()
+        }
+    }
+
     /// The counters this writer updates.
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()
