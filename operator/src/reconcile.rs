@@ -25,6 +25,7 @@ use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 pub const MIN_BACKOFF: Duration = Duration::from_secs(5);
 /// The longest retry delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest a pass that created its Job waits for other passes to create theirs.
+pub const MAX_YIELD: Duration = Duration::from_secs(2);
 /// The retry delay after a status write found the restore newer than the reconcile's copy.
 pub const STALE_RETRY: Duration = Duration::from_secs(1);
 
@@ -51,8 +54,19 @@ pub struct Context {
     jobs: Option<Store<Job>>,
     /// The controller's cache of clusters, if it keeps one.
     clusters: Option<Store<AerospikeCluster>>,
+    /// Passes on their way to creating a Job.
+    starting: AtomicUsize,
     /// Consecutive failures per restore UID, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
+}
+
+/// A pass counted in [`Context::starting`] while it lives.
+struct Starting<'a>(&'a AtomicUsize);
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Context {
@@ -69,6 +83,7 @@ impl Context {
             metrics: Arc::new(Metrics::new()),
             jobs: None,
             clusters: None,
+            starting: AtomicUsize::new(0),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -84,6 +99,20 @@ impl Context {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Counts a pass on its way to creating a Job, until the returned guard is dropped.
+    fn starting(&self) -> Starting<'_> {
+        self.starting.fetch_add(1, Ordering::SeqCst);
+        Starting(&self.starting)
+    }
+
+    /// Waits (at most [`MAX_YIELD`]) until no pass is on its way to creating a Job.
+    async fn after_starts(&self) {
+        let start = std::time::Instant::now();
+        while self.starting.load(Ordering::SeqCst) > 0 && start.elapsed() < MAX_YIELD {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn record_failure(&self, uid: &str) -> u32 {
@@ -232,10 +261,16 @@ impl<'a> Reconciler<'a> {
                 })
                 .await
             }
-            None => match self.validate().await? {
-                Ok((storage, secret)) => self.start(&storage, &secret).await,
-                Err(invalid) => self.fail(invalid).await,
-            },
+            None => {
+                let starting = self.ctx.starting();
+                match self.validate().await? {
+                    Ok((storage, secret)) => self.start(&storage, &secret, starting).await,
+                    Err(invalid) => {
+                        drop(starting);
+                        self.fail(invalid).await
+                    }
+                }
+            }
         }
     }
 
@@ -330,7 +365,12 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Copies the Secret when needed, creates the Job and records `RestoreStarted`.
-    async fn start(&self, storage: &BackupStorageSpec, secret: &Secret) -> Result<Action> {
+    async fn start(
+        &self,
+        storage: &BackupStorageSpec,
+        secret: &Secret,
+        starting: Starting<'_>,
+    ) -> Result<Action> {
         if storage::needs_copy(storage, &self.ns) {
             self.ensure_secret_copy(secret).await?;
         }
@@ -341,6 +381,10 @@ impl<'a> Reconciler<'a> {
         jobs.create(&PostParams::default(), &job).await?;
         self.ctx.metrics.job_created();
         tracing::info!(restore = %self.name, namespace = %self.ns, job = %self.job_name, "created restore job");
+        drop(starting);
+        // Under a burst of new restores, their Jobs go first; the rest of this pass (rights,
+        // status, event) follows once no other pass is on its way to a Job.
+        self.ctx.after_starts().await;
         // The rights are needed only at the restorer's first progress report.
         self.ensure_status_rights().await?;
         let mut new = self.status().cloned().unwrap_or_default();
