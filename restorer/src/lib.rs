@@ -15,6 +15,7 @@ pub mod report;
 pub mod source;
 pub mod stats;
 pub mod throttle;
+pub mod status_report;
 pub mod transform;
 pub mod wait;
 pub mod writer;

@@ -242,7 +242,8 @@ pub fn progress_interval() -> Duration {
 }
 
 /// Logs a progress line every [`progress_interval`]; with `bar`, also draws a progress bar on
-/// stderr (for terminals). Abort the returned task to stop it.
+/// stderr (for terminals); with `RESTORE_STATUS_REPORT` set, also reports the same figures into
+/// the restore's status (status_report.rs). Abort the returned task to stop it.
 pub fn spawn_progress(
     counters: std::sync::Arc<Counters>,
     start: std::time::Instant,
@@ -266,6 +267,7 @@ pub fn spawn_progress(
         };
         let mut prev = Snapshot::default();
         let mut last_line = start;
+        let mut report = crate::status_report::Background::from_env();
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
         loop {
             interval.tick().await;
@@ -277,6 +279,14 @@ pub fn spawn_progress(
             }
             if last_line.elapsed() >= every {
                 let line = s.progress_line(&prev, last_line.elapsed(), start.elapsed());
+                if let Some(r) = report.as_mut() {
+                    r.tick(crate::status_report::Progress::new(
+                        &s,
+                        &prev,
+                        last_line.elapsed(),
+                        start.elapsed(),
+                    ));
+                }
                 match &pb {
                     Some(pb) => pb.suspend(|| tracing::info!("{line}")),
                     None => tracing::info!("{line}"),
