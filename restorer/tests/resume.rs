@@ -194,6 +194,8 @@ async fn a_killed_run_resumes_and_every_record_is_written_once() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Half a checkpoint interval later: records written since the last save form the tail.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     // Writes already sent are applied (or not) by now.
