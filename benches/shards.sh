@@ -3,7 +3,7 @@
 #  1. records/s of a 4-file backup restored by 1, 2 and 4 restorer processes at once
 #     (`--shard i/N`), into one aerospike-test-node process (metadata only, so memory stays
 #     small) or, with BENCH_HOSTS=host:port, into that server (it must have room: records reuse
-#     BENCH_DISTINCT digests and are written with --no-generation);
+#     BENCH_DISTINCT digests, carry no keys, and are written with --no-generation);
 #  2. on one gzipped file of BENCH_MB MiB (default 1024): the time to restore it from zero with --resume, and the
 #     time a resumed run takes to reach its checkpoint when the checkpoint is the file's end (the
 #     run re-reads and inflates everything and writes nothing).
@@ -38,7 +38,7 @@ bytes=$((MB * 1024 * 1024))
 part=$((bytes / 4))
 mkdir -p "$DIR/parts"
 for i in 0 1 2 3; do
-  [ -s "$DIR/parts/part-$i.asb" ] || "$BIN/examples/gen_backup" "$SHAPE" "$part" "$DIR/parts/part-$i.asb" --distinct "$DISTINCT" 2>"$DIR/gen-$i.log"
+  [ -s "$DIR/parts/part-$i.asb" ] || "$BIN/examples/gen_backup" "$SHAPE" "$part" "$DIR/parts/part-$i.asb" --distinct "$DISTINCT" --no-keys 2>"$DIR/gen-$i.log"
 done
 records=$(awk '{s += $1} END {print s}' "$DIR"/gen-*.log)
 echo "backup: 4 files, $(du -sh "$DIR/parts" | cut -f1), $records records; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
