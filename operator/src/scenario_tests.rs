@@ -1010,7 +1010,10 @@ async fn a_finished_restore_gets_the_final_progress_over_the_reported_one() {
     );
     assert_eq!(p["percent"], 100.0);
     assert_eq!(p["summary"], "100% 1000 records");
-    assert!(p.get("rate").is_none() && p.get("eta").is_none());
+    assert!(
+        p["rate"].is_null() && p["eta"].is_null(),
+        "the last rate and ETA are removed"
+    );
     assert_eq!(p["pods"]["0"]["recordsRead"], 400, "per-pod entries kept");
 }
 

@@ -94,6 +94,13 @@ pub fn merge_patch(
     {
         map.insert("Conditions".to_owned(), Value::Null);
     }
+    // A merge patch keeps what it does not mention: figures the new progress no longer has (the
+    // rate and ETA of a finished restore) are removed explicitly.
+    if let Some(progress) = status.get_mut("progress").and_then(Value::as_object_mut) {
+        for key in ["percent", "rate", "eta", "summary"] {
+            progress.entry(key).or_insert(Value::Null);
+        }
+    }
     match resource_version {
         Some(rv) => json!({ "metadata": { "resourceVersion": rv }, "status": status }),
         None => json!({ "status": status }),
@@ -290,6 +297,26 @@ mod tests {
                 .contains_key("Conditions")
         );
         assert!(patch.get("metadata").is_none());
+    }
+
+    #[test]
+    fn merge_patch_removes_figures_the_final_progress_drops() {
+        let s = AerospikeNamespaceRestoreStatus {
+            progress: Some(RestoreProgress {
+                records_read: 3,
+                percent: Some(100.0),
+                ..RestoreProgress::default()
+            }),
+            ..Default::default()
+        };
+        let patch = merge_patch(None, &s, None);
+        let p = &patch["status"]["progress"];
+        assert_eq!(
+            (p["rate"].clone(), p["eta"].clone()),
+            (Value::Null, Value::Null)
+        );
+        assert_eq!(p["percent"], 100.0);
+        assert_eq!(p["recordsRead"], 3);
     }
 
     #[test]
