@@ -1,7 +1,9 @@
 //! Writes a generated backup to a file or stdout.
 //!
-//! `cargo run --release -p benches --example gen_backup -- <shape> <bytes> [<path>|-] [--no-keys] [--compact]`
-//! where shape is one of small, blobs, lists_maps, long_strings, mixed.
+//! `cargo run --release -p benches --example gen_backup -- <shape> <bytes> [<path>|-] [--no-keys] [--compact] [--distinct N]`
+//! where shape is one of small, blobs, lists_maps, long_strings, mixed, large_blobs, many_bins;
+//! `--distinct N` reuses the first N records' digests cyclically (a large backup that fits a
+//! small namespace when restored with `--no-generation`).
 
 use std::io::{BufWriter, Write};
 
@@ -9,7 +11,8 @@ use benches::r#gen::{GenOptions, Shape, write_backup};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: gen_backup <shape> <bytes> [<path>|-] [--no-keys] [--compact]";
+    let usage =
+        "usage: gen_backup <shape> <bytes> [<path>|-] [--no-keys] [--compact] [--distinct N]";
     let (Some(shape), Some(bytes)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -25,6 +28,13 @@ fn main() -> std::io::Result<()> {
     let mut opts = GenOptions::new(shape, bytes);
     opts.keys = !args.iter().any(|a| a == "--no-keys");
     opts.compact = args.iter().any(|a| a == "--compact");
+    if let Some(i) = args.iter().position(|a| a == "--distinct") {
+        let Some(Ok(n)) = args.get(i + 1).map(|n| n.parse::<u64>()) else {
+            eprintln!("--distinct needs a record count; {usage}");
+            std::process::exit(2);
+        };
+        opts.distinct = n;
+    }
     let path = args.get(2).filter(|p| !p.starts_with("--"));
     let mut out: Box<dyn Write> = match path.map(String::as_str) {
         None | Some("-") => Box::new(std::io::stdout().lock()),

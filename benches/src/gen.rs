@@ -26,16 +26,22 @@ pub enum Shape {
     LongStrings,
     /// A realistic mix: ~7 bins of every common type, ~450 bytes per record.
     Mixed,
+    /// One large base64 blob of 16-96 KiB plus an integer.
+    LargeBlobs,
+    /// 40-60 small integer, float and short string bins per record.
+    ManyBins,
 }
 
 impl Shape {
     /// Every shape, for benchmarks.
-    pub const ALL: [Shape; 5] = [
+    pub const ALL: [Shape; 7] = [
         Shape::SmallScalars,
         Shape::Blobs,
         Shape::ListsMaps,
         Shape::LongStrings,
         Shape::Mixed,
+        Shape::LargeBlobs,
+        Shape::ManyBins,
     ];
 
     /// A short name (for benchmark ids and file names).
@@ -46,6 +52,8 @@ impl Shape {
             Shape::ListsMaps => "lists_maps",
             Shape::LongStrings => "long_strings",
             Shape::Mixed => "mixed",
+            Shape::LargeBlobs => "large_blobs",
+            Shape::ManyBins => "many_bins",
         }
     }
 }
@@ -66,6 +74,10 @@ pub struct GenOptions {
     pub namespace: String,
     /// asbackup's `--compact` form for blobs, lists and maps.
     pub compact: bool,
+    /// Reuse the digests of the first this many records, cyclically (0 = every digest new).
+    /// With `--no-generation` a restore rewrites the same records over and over: a large
+    /// backup then takes little server memory.
+    pub distinct: u64,
 }
 
 impl GenOptions {
@@ -78,6 +90,7 @@ impl GenOptions {
             keys: true,
             namespace: "test".to_owned(),
             compact: false,
+            distinct: 0,
         }
     }
 }
@@ -234,7 +247,16 @@ fn msgpack_scalar(rng: &mut Rng, v: &mut Vec<u8>) {
 
 fn record(rng: &mut Rng, opts: &GenOptions, ns: &[u8], n: u64) -> Record {
     let mut digest = [0u8; 20];
-    digest.copy_from_slice(&rng.bytes(20));
+    if opts.distinct > 0 {
+        // A digest drawn from the record's position modulo `distinct` only: the main
+        // stream stays the same whatever `distinct` is.
+        let mut d = Rng((n % opts.distinct) ^ 0x5851_f42d_4c95_7f2d);
+        d.next();
+        digest.copy_from_slice(&d.bytes(20));
+        let _ = rng.next();
+    } else {
+        digest.copy_from_slice(&rng.bytes(20));
+    }
     let mut r = Record::builder(ns, digest).set("demo");
     if opts.keys {
         r = if n.is_multiple_of(2) {
@@ -291,6 +313,22 @@ fn record(rng: &mut Rng, opts: &GenOptions, ns: &[u8], n: u64) -> Record {
                 Value::Bytes(BytesType::Blob, &rng.bytes_in(60, 160)),
             )
             .bin("tags", Value::Bytes(BytesType::List, &msgpack_list(rng, 4))),
+        Shape::LargeBlobs => r.bin("id", Value::Int(n as i64)).bin(
+            "payload",
+            Value::Bytes(BytesType::Blob, &rng.bytes_in(16 << 10, 96 << 10)),
+        ),
+        Shape::ManyBins => {
+            let bins = rng.range(40, 60);
+            for i in 0..bins {
+                let name = format!("b{i:02}");
+                r = match i % 3 {
+                    0 => r.bin(&name, Value::Int(rng.range(0, 1 << 32) as i64)),
+                    1 => r.bin(&name, Value::Float(rng.next() as f64 / 3.0e15)),
+                    _ => r.bin(&name, Value::String(&rng.text_in(4, 16, false))),
+                };
+            }
+            r
+        }
     };
     r.generation(rng.range(1, 20) as u16)
         .void_time(if rng.next() & 3 == 0 {
