@@ -30,11 +30,13 @@ impl ChunkPool {
         }
     }
 
-    /// A buffer of `size` initialized bytes: the oldest chunk sent if nothing else refers to
-    /// it any more, otherwise a new one.
+    /// A buffer of `size` initialized bytes: the oldest chunk sent that nothing else refers to
+    /// any more, otherwise a new one. Records are written (and release their chunks) out of
+    /// order, so any released chunk is taken, not only the oldest: a chunk still pinned by one
+    /// slow batch does not make the pool allocate while it holds released ones.
     pub(crate) fn take(&mut self) -> BytesMut {
-        if self.sent.front().is_some_and(Bytes::is_unique)
-            && let Some(Ok(reused)) = self.sent.pop_front().map(Bytes::try_into_mut)
+        if let Some(i) = self.sent.iter().position(Bytes::is_unique)
+            && let Some(Ok(reused)) = self.sent.remove(i).map(Bytes::try_into_mut)
         {
             return reused;
         }
@@ -76,6 +78,27 @@ mod tests {
         assert_eq!((third.as_ptr(), third.len()), (addr, 1 << 16));
         // A short final chunk is never kept.
         pool.sent(&Bytes::from_static(b"tail"));
+        assert!(pool.sent.is_empty());
+    }
+
+    #[test]
+    fn a_released_chunk_is_reused_while_an_older_one_is_pinned() {
+        let mut pool = ChunkPool::new(1 << 12);
+        let old = pool.take().freeze();
+        pool.sent(&old);
+        let newer = pool.take().freeze();
+        let newer_addr = newer.as_ptr();
+        pool.sent(&newer);
+        // The oldest chunk is still pinned by a record; the newer one was released.
+        let pinned = old.slice(0..8);
+        drop((old, newer));
+        let reused = pool.take();
+        assert_eq!(reused.as_ptr(), newer_addr);
+        assert_eq!(pool.sent.len(), 1);
+        drop(pinned);
+        // Now the oldest is free too and comes back next.
+        let again = pool.take();
+        assert_eq!(again.len(), 1 << 12);
         assert!(pool.sent.is_empty());
     }
 }

@@ -34,6 +34,11 @@ pub enum ExchangeError {
     },
 }
 
+/// Capacity a connection's buffer is given, and kept at most between exchanges: a mixed
+/// 128-row batch fits; a batch of large records grows the buffer for its exchange only, so
+/// idle connections (up to `--max-async-batches` per node) do not each hold megabytes.
+const BUF_KEEP: usize = 128 << 10;
+
 /// A connection and its reused buffer.
 pub struct Conn {
     stream: TcpStream,
@@ -58,7 +63,7 @@ impl Conn {
         stream.set_nodelay(true)?;
         Ok(Conn {
             stream,
-            buf: Vec::with_capacity(64 << 10),
+            buf: Vec::with_capacity(BUF_KEEP),
         })
     }
 
@@ -67,6 +72,9 @@ impl Conn {
     pub async fn exchange(&mut self, codes: &mut [Option<u8>]) -> Result<u8, ExchangeError> {
         self.stream.write_all(&self.buf).await?;
         self.buf.clear();
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf.shrink_to(BUF_KEEP);
+        }
         loop {
             self.fill(PROTO_HEADER).await?;
             let mut word = [0u8; PROTO_HEADER];
