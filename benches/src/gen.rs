@@ -357,7 +357,13 @@ mod tests {
                 records += u64::from(matches!(e, Entity::Record(_)));
             }
             p.finish().unwrap();
-            assert!(records > 10, "{shape:?}");
+            // 16-96 KiB blobs: a 200 kB backup holds only a few of them.
+            let least = if matches!(shape, Shape::LargeBlobs) {
+                2
+            } else {
+                10
+            };
+            assert!(records > least, "{shape:?}: {records} records");
         }
     }
 }
