@@ -303,6 +303,15 @@ impl Record {
         }
     }
 
+    /// Bytes of memory this record keeps alive beyond its own struct: its slice of the
+    /// input text, its decoded (base64) values and its bin table. A bound for buffering
+    /// records by memory rather than by count.
+    pub fn heap_size(&self) -> usize {
+        self.buffers.text.len()
+            + self.buffers.decoded.capacity()
+            + self.bins.capacity() * std::mem::size_of::<BinSlot>()
+    }
+
     /// Keeps only the bins for which `keep` returns `true`, in order.
     pub fn retain_bins(&mut self, mut keep: impl FnMut(&Bin<'_>) -> bool) {
         let buffers = &self.buffers;

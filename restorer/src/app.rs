@@ -371,6 +371,16 @@ pub async fn run(c: Cli) -> i32 {
                 secs(&counters.parser_waited_ns),
                 secs(&counters.writers_waited_ns)
             );
+            let kib = |c: &std::sync::atomic::AtomicU64| {
+                c.load(std::sync::atomic::Ordering::Relaxed).div_ceil(1024)
+            };
+            tracing::info!(
+                peak_write_kib = kib(&counters.peak_write_bytes),
+                largest_batch_kib = kib(&counters.largest_batch_bytes),
+                "memory: records being written peaked at {} KiB, the largest batch held {} KiB",
+                kib(&counters.peak_write_bytes),
+                kib(&counters.largest_batch_bytes)
+            );
         }
     }
     let (explicit, path) = match &c.termination_log {

@@ -3,6 +3,7 @@
 //! The `restorer` binary (`src/main.rs`) only wires these modules together.
 
 pub mod app;
+pub mod budget;
 pub mod checkpoint;
 mod chunk_pool;
 pub mod cli;

@@ -3,7 +3,10 @@
 //!
 //! Parsing never waits for writes except through backpressure: a file's parse thread fills a
 //! channel of `max_async_batches` batches while up to `max_async_batches` batches (across all
-//! files) are in flight. Any error stops every stage; records answered before it stay counted.
+//! files) are in flight. Memory is bounded in bytes as well (see [`crate::budget`]): a batch
+//! closes early at [`budget::BATCH_BYTES`], and the batches queued and in flight of every
+//! file together hold at most [`budget::IN_FLIGHT_BYTES`]. Any error stops every stage;
+//! records answered before it stay counted.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -18,6 +21,7 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::budget::{self, ByteBudget, BytePermit};
 use crate::checkpoint::{CheckpointError, Counts, GlobalCounts, Progress, Shard, Span, State};
 use crate::checkpoint::{Identity, StateStore};
 use crate::decompress::{self, DecompressError, Decompressed};
@@ -187,8 +191,9 @@ type Recycle = std::sync::mpsc::Sender<Vec<WriteRecord>>;
 
 /// Work sent from a parse thread to its dispatcher.
 enum Work {
-    /// A batch, and the ordinals it covers when progress is recorded.
-    Records(Vec<WriteRecord>, Option<Span>),
+    /// A batch, the ordinals it covers when progress is recorded, and its share of the bytes
+    /// queued and in flight.
+    Records(Vec<WriteRecord>, Option<Span>, BytePermit),
     /// Ordinals decided without a write (expired, skipped) after the last batch.
     Span(Span),
     Index(IndexDef),
@@ -204,6 +209,8 @@ enum Outlet {
         recycle: std::sync::mpsc::Receiver<Vec<WriteRecord>>,
         /// For the time spent waiting on the writers.
         counters: Arc<Counters>,
+        /// Bytes queued and in flight, shared by every file.
+        budget: Arc<ByteBudget>,
     },
     /// `--dry-run`: the pipeline ends after the transform; work is counted and dropped here.
     Discard(Arc<Counters>),
@@ -213,6 +220,8 @@ struct RestoreSink {
     transformer: Transformer,
     batch: Vec<WriteRecord>,
     batch_size: usize,
+    /// Bytes of the records in `batch` ([`budget::record_bytes`]).
+    batch_bytes: usize,
     outlet: Outlet,
     no_records: bool,
     no_indexes: bool,
@@ -310,7 +319,12 @@ impl RestoreSink {
 
     fn flush(&mut self) -> Flow {
         match &self.outlet {
-            Outlet::Writer { recycle, .. } => {
+            Outlet::Writer {
+                tx,
+                recycle,
+                counters,
+                budget,
+            } => {
                 // Drop the batches the writer is done with here, where their buffers came from.
                 while recycle.try_recv().is_ok() {}
                 let span = self.ckpt.as_mut().and_then(SinkCkpt::take_span);
@@ -320,11 +334,26 @@ impl RestoreSink {
                         None => Flow::Continue,
                     };
                 }
+                let bytes = std::mem::take(&mut self.batch_bytes);
+                // Wait until the batches queued and in flight leave room for this one, dropping
+                // those the writers are done with meanwhile; stop if the dispatcher is gone.
+                let t = Instant::now();
+                let granted = budget.acquire_blocking(bytes, || {
+                    while recycle.try_recv().is_ok() {}
+                    !tx.is_closed()
+                });
+                let Some((permit, waited)) = granted else {
+                    return Flow::Stopped;
+                };
+                if waited {
+                    add_elapsed(&counters.parser_waited_ns, t);
+                }
                 let b = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-                self.send(Work::Records(b, span))
+                self.send(Work::Records(b, span, permit))
             }
             Outlet::Discard(_) => {
                 self.batch.clear();
+                self.batch_bytes = 0;
                 Flow::Continue
             }
         }
@@ -449,8 +478,11 @@ impl RestoreSink {
                         }
                     }
                     Decision::Write(w) => {
+                        self.batch_bytes += budget::record_bytes(&w);
                         self.batch.push(w);
-                        if self.batch.len() >= self.batch_size {
+                        if self.batch.len() >= self.batch_size
+                            || self.batch_bytes >= budget::BATCH_BYTES
+                        {
                             return Ok(self.flush());
                         }
                     }
@@ -593,6 +625,8 @@ pub struct RestoreCtx {
     /// `None` for a dry run: records are decided and batched, then dropped by the parse thread.
     writer: Option<Writer>,
     in_flight: Arc<Semaphore>,
+    /// Bytes of records queued and in flight, every file together.
+    budget: Arc<ByteBudget>,
     limiter: Option<Arc<RateLimiter>>,
     /// Answered spans go here when progress is recorded.
     progress: Option<Arc<Progress>>,
@@ -664,7 +698,7 @@ async fn dispatch(
                     p.complete(span, Counts::default());
                 }
             }
-            Work::Records(batch, span) => {
+            Work::Records(batch, span, bytes) => {
                 if let Some(l) = &ctx.limiter {
                     tokio::time::sleep_until(l.reserve(batch.len()).into()).await;
                 }
@@ -675,6 +709,7 @@ async fn dispatch(
                     .await
                     .map_err(|_| PipelineError::Internal("writer semaphore closed".into()))?;
                 let (writer, recycle) = (writer.clone(), recycle.clone());
+                let writing = InFlight::start(counters.clone(), bytes.bytes());
                 match (span, ctx.progress.clone()) {
                     (Some(span), Some(progress)) => {
                         // The batch counts into its own counters first, so that its outcomes
@@ -685,6 +720,7 @@ async fn dispatch(
                             let r = writer.write(&batch).await;
                             drop(permit);
                             let _ = recycle.send(batch);
+                            drop((writing, bytes));
                             let outcomes = Counts::outcomes_of(&own);
                             outcomes.add_to(&run);
                             run.retries.fetch_add(own.retries.load(Relaxed), Relaxed);
@@ -701,6 +737,7 @@ async fn dispatch(
                             let r = writer.write(&batch).await;
                             drop(permit);
                             let _ = recycle.send(batch);
+                            drop((writing, bytes));
                             r
                         });
                     }
@@ -733,6 +770,29 @@ async fn dispatch(
         PipelineError::Write { error, .. } => PipelineError::Write { input, error },
         other => other,
     })
+}
+
+/// A batch being written, counted in [`Counters::write_bytes`] (and its peak) until dropped:
+/// what the writers hold, measured on their side, apart from the budget that limits it.
+struct InFlight {
+    counters: Arc<Counters>,
+    bytes: u64,
+}
+
+impl InFlight {
+    fn start(counters: Arc<Counters>, bytes: usize) -> Self {
+        let bytes = bytes as u64;
+        let now = counters.write_bytes.fetch_add(bytes, Relaxed) + bytes;
+        counters.peak_write_bytes.fetch_max(now, Relaxed);
+        counters.largest_batch_bytes.fetch_max(bytes, Relaxed);
+        InFlight { counters, bytes }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.counters.write_bytes.fetch_sub(self.bytes, Relaxed);
+    }
 }
 
 /// Adds the time since `since` to a nanosecond counter.
@@ -811,6 +871,7 @@ async fn run_file(
                     let cap = plan.cfg.max_async_batches.max(2);
                     let (tx, rx) = mpsc::channel(cap);
                     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+                    let budget = ctx.budget.clone();
                     let d = tokio::spawn(dispatch(
                         name.clone(),
                         rx,
@@ -824,6 +885,7 @@ async fn run_file(
                             tx,
                             recycle: recycle_rx,
                             counters: counters.clone(),
+                            budget,
                         },
                         Some(d),
                     )
@@ -837,6 +899,7 @@ async fn run_file(
                 ),
                 batch: Vec::with_capacity(plan.cfg.batch_size),
                 batch_size: plan.cfg.batch_size,
+                batch_bytes: 0,
                 outlet,
                 no_records: plan.cfg.no_records || job.globals_only,
                 no_indexes: plan.cfg.no_indexes || job.no_globals,
@@ -990,6 +1053,7 @@ pub async fn restore_with(
 ) -> Result<(), PipelineError> {
     let ctx = RestoreCtx {
         in_flight: Arc::new(Semaphore::new(cfg.max_async_batches.max(1))),
+        budget: Arc::new(ByteBudget::new(budget::IN_FLIGHT_BYTES)),
         limiter: (cfg.tps > 0).then(|| Arc::new(RateLimiter::new(cfg.tps))),
         writer: Some(writer),
         progress: None,
@@ -1011,6 +1075,7 @@ pub async fn dry_run_with(
 ) -> Result<(), PipelineError> {
     let ctx = RestoreCtx {
         in_flight: Arc::new(Semaphore::new(1)),
+        budget: Arc::new(ByteBudget::new(budget::IN_FLIGHT_BYTES)),
         limiter: None,
         writer: None,
         progress: None,

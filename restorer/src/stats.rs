@@ -53,6 +53,13 @@ pub struct Counters {
     /// Nanoseconds dispatchers waited for the next batch while a write slot was free, after
     /// their first batch (the writers waiting on parsing).
     pub writers_waited_ns: AtomicU64,
+    /// Bytes of the records being written right now ([`crate::budget::record_bytes`]),
+    /// counted by the writer tasks.
+    pub write_bytes: AtomicU64,
+    /// The most bytes of records being written at once.
+    pub peak_write_bytes: AtomicU64,
+    /// Bytes of the largest batch written.
+    pub largest_batch_bytes: AtomicU64,
     /// Indexes created or found present, as (namespace, name), for `--wait`.
     pub restored_indexes: Mutex<Vec<(String, String)>>,
     /// UDF modules registered, for `--wait`.

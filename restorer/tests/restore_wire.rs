@@ -260,3 +260,74 @@ async fn a_node_stopped_mid_restore_hands_its_partitions_over() {
     assert_eq!(r.bins.get("i"), Some(&Value::Int(2999)));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The value of `key=NUMBER` in the restorer's logfmt output.
+fn logged(stderr: &str, key: &str) -> u64 {
+    let pat = format!("{key}=");
+    stderr
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix(pat.as_str())))
+        .next_back()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in the restorer's output:\n{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_records_are_batched_and_held_by_bytes_not_by_count() {
+    use restorer::budget::{BATCH_BYTES, IN_FLIGHT_BYTES};
+    let t = target().await;
+    let hosts = t.hosts();
+    let dir = temp_dir("bigrec");
+    let set = unique_set("bigrec");
+    // 400 records of one 64 KiB blob (~87 KiB of base64 in the file): 50 MiB of records,
+    // 140 KiB each as parsed. 128-row batches of them would hold 18 MiB each, 32 in flight
+    // several hundred.
+    const BLOB: usize = 64 << 10;
+    let recs: Vec<Rec> = (0..400u32)
+        .map(|i| {
+            let mut r = Rec::simple("test", &set, &set, i);
+            let blob: Vec<u8> = (0..BLOB)
+                .map(|j| (j as u32).wrapping_mul(2_654_435_761).wrapping_add(i) as u8)
+                .collect();
+            let text = base64_of(&blob);
+            r.bins = vec![format!("B blob {} {text}", text.len())];
+            r
+        })
+        .collect();
+    let f = write_file(&dir, "big.asb", &asb(None, &[], &recs));
+    let run = restore(
+        &hosts,
+        &f,
+        &["--batch-size", "128", "--max-async-batches", "32"],
+    )
+    .await
+    .ok();
+    assert_eq!(run.counter("inserted"), 400);
+    let (largest, peak) = (
+        logged(&run.stderr, "largest_batch_kib") * 1024,
+        logged(&run.stderr, "peak_write_kib") * 1024,
+    );
+    // A record is ~140 KiB as held: a batch closes at the first record that reaches the
+    // byte limit, so it holds at most the limit plus one record.
+    let one = (BLOB * 2 + BLOB / 3) as u64;
+    assert!(
+        largest <= BATCH_BYTES as u64 + one,
+        "largest batch {largest} bytes, limit {BATCH_BYTES} + one record"
+    );
+    assert!(
+        largest >= BATCH_BYTES as u64,
+        "the batches were cut by bytes: {largest}"
+    );
+    assert!(
+        peak <= IN_FLIGHT_BYTES as u64,
+        "records being written peaked at {peak} bytes, budget {IN_FLIGHT_BYTES}"
+    );
+    let c = client(&hosts).await;
+    for r in [&recs[0], &recs[399]] {
+        let rec = get(&c, &r.key_in("test")).await.expect("record restored");
+        match rec.bins.get("blob") {
+            Some(Value::Blob(b)) => assert_eq!(b.len(), BLOB),
+            other => panic!("blob bin: {other:?}"),
+        }
+    }
+}
